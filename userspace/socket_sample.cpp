@@ -1,0 +1,54 @@
+#include "socket_sample.hpp"
+
+#include <sys/socket.h>
+
+#include <map>
+
+namespace drainmon {
+
+std::string Endpoint::str() const {
+    if (family == AF_INET6) return "[" + ip + "]:" + std::to_string(port);
+    return ip + ":" + std::to_string(port);
+}
+
+const char* state_name(uint32_t state) {
+    switch (state) {
+    case ZDD_TCP_ESTABLISHED: return "ESTABLISHED";
+    case ZDD_TCP_SYN_SENT: return "SYN_SENT";
+    case ZDD_TCP_SYN_RECV: return "SYN_RECV";
+    case ZDD_TCP_FIN_WAIT1: return "FIN_WAIT1";
+    case ZDD_TCP_FIN_WAIT2: return "FIN_WAIT2";
+    case ZDD_TCP_TIME_WAIT: return "TIME_WAIT";
+    case ZDD_TCP_CLOSE: return "CLOSE";
+    case ZDD_TCP_CLOSE_WAIT: return "CLOSE_WAIT";
+    case ZDD_TCP_LAST_ACK: return "LAST_ACK";
+    case ZDD_TCP_LISTEN: return "LISTEN";
+    case ZDD_TCP_CLOSING: return "CLOSING";
+    case ZDD_TCP_NEW_SYN_RECV: return "NEW_SYN_RECV";
+    default: return "UNKNOWN";
+    }
+}
+
+zdd_verdict classify(const zdd_classify_input& in, const zdd_thresholds& t) {
+    return zdd_classify(&in, &t);
+}
+
+void tally_classes(Snapshot& snap) {
+    std::map<uint16_t, PortCounts*> by_port;
+    for (auto& p : snap.ports) {
+        p.active = p.idle = p.stuck = 0;
+        by_port[p.port] = &p;
+    }
+    for (const auto& s : snap.sockets) {
+        auto it = by_port.find(s.local.port);
+        if (it == by_port.end()) continue;
+        switch (s.verdict.cls) {
+        case ZDD_CLASS_ACTIVE: ++it->second->active; break;
+        case ZDD_CLASS_IDLE: ++it->second->idle; break;
+        case ZDD_CLASS_STUCK: ++it->second->stuck; break;
+        default: break;  // closing never blocks and is counted under "closing"
+        }
+    }
+}
+
+}  // namespace drainmon

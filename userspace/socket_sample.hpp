@@ -1,0 +1,69 @@
+// What a backend reports about one socket and one port: the shared vocabulary of libdrainmon.
+#pragma once
+
+#include <linux/types.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "classify.h"
+}
+
+namespace drainmon {
+
+// An address as printed to operators and scripts: "ip:port", IPv6 as "[addr]:port".
+struct Endpoint {
+    int family = 0;  // AF_INET or AF_INET6
+    std::string ip;  // textual address, no brackets
+    uint16_t port = 0;
+
+    std::string str() const;
+    bool operator==(const Endpoint&) const = default;
+};
+
+struct SocketSample {
+    Endpoint local;
+    Endpoint remote;
+    zdd_classify_input in{};  // state, ages, queues, counters: what the classifier reads
+    zdd_verdict verdict{};    // class and reason, computed by the backend
+};
+
+// Per-port counts for the monitor's network namespace.
+struct PortCounts {
+    uint16_t port = 0;
+    int64_t established = 0;
+    int64_t close_wait = 0;
+    int64_t closing = 0;
+    int64_t listeners = 0;  // LISTEN sockets on the port at snapshot time (0: the app is gone)
+    // By class, over ESTABLISHED/CLOSE_WAIT/closing sockets of the sample (filled by snapshot()).
+    int64_t active = 0;
+    int64_t idle = 0;
+    int64_t stuck = 0;
+    // Transitions into each TCP state seen since the monitor loaded (index: zdd_tcp_state).
+    // The sock_diag backend cannot see transitions and leaves these 0.
+    std::array<uint64_t, ZDD_TCP_MAX_STATES> state_changes{};
+};
+
+struct Snapshot {
+    std::string backend;      // "bpf" or "sock_diag"
+    uint64_t overflow = 0;    // sockets or ports a full map could not hold
+    uint64_t underflow = 0;   // decrements below zero (a bug if ever > 0)
+    bool incomplete = false;  // overflow > 0: counts may be low
+    std::vector<PortCounts> ports;
+    std::vector<SocketSample> sockets;  // sockets whose local port is one of the ports
+};
+
+const char* state_name(uint32_t state);  // "ESTABLISHED", "CLOSE_WAIT", ...
+
+// Classify with the shared C classifier (the same code the kernel runs).
+zdd_verdict classify(const zdd_classify_input& in, const zdd_thresholds& t);
+
+// Fill active/idle/stuck of each port from the sockets of the snapshot.
+void tally_classes(Snapshot& snap);
+
+constexpr zdd_thresholds default_thresholds() { return zdd_thresholds{5000, 1000, 30000}; }
+
+}  // namespace drainmon
