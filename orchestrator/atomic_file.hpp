@@ -1,0 +1,30 @@
+// Whole-file reads and crash-safe writes: every file zdd owns (upstream, state.json, status)
+// is replaced atomically so a reader or a crash never sees half of it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace zdd {
+
+struct FileError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// The file's content, or nullopt when it does not exist. Throws FileError on any other failure
+// or when the file is larger than max_bytes (hostile or wrong file).
+std::optional<std::string> read_file_if_exists(const std::filesystem::path& path,
+                                               std::size_t max_bytes = 16u << 20);
+
+// Write to a temp file in the same directory, fsync, rename over `path`, fsync the directory.
+// The new file keeps the mode of the file it replaces, else gets `mode`. Throws FileError.
+void write_file_atomic(const std::filesystem::path& path, std::string_view content,
+                       mode_t mode = 0644);
+
+}  // namespace zdd

@@ -1,0 +1,91 @@
+// Every zdd option (issue 5 "Options") with its default, read from flags, the environment and a
+// config file. Precedence: flag > environment > config file (--config) > built-in default.
+//
+// Environment names: DRAIN_TIMEOUT for --drain-timeout (the seed's name); every other option
+// --some-name reads ZDD_SOME_NAME (e.g. ZDD_PORTS, ZDD_STATE_DIR, ZDD_CONFIG). An empty variable
+// counts as unset. The token itself is not an option: see token.hpp (VIBE_DEPLOYMENT_TOKEN).
+// Config file: CLI11's INI/TOML style, `key=value` with the long option name without dashes
+// (`drain-timeout=2`, `drain_timeout=2`, `strict=true`, `ports=8080,8081`); unknown keys are an
+// error. Durations are seconds and accept decimals (`--health-timeout 2.5`).
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace zdd {
+
+// Bad configuration (unknown key, bad value, invalid combination): a one-line message.
+struct ConfigError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct Config {
+    std::string config_file;  // --config
+
+    std::string service = "vibe-manager";       // unit names <service>-<color>, state dir name
+    std::string ports_text = "8080,8081";       // --ports: blue,green
+    std::array<uint16_t, 2> ports{8080, 8081};  // parsed by finalize
+    std::string host = "127.0.0.1";             // where instances listen and are probed
+
+    std::string upstream_file = "/etc/nginx/conf.d/vibe-upstream.conf";
+    std::string upstream_name = "vibe_backend";  // the `upstream NAME {}` block zdd owns
+    int upstream_keepalive = 0;                  // --upstream-keepalive N; 0 = no directive
+    std::string nginx_conf;    // --nginx-conf: passed as `-c`; empty = nginx's default
+    std::string nginx_prefix;  // --nginx-prefix: passed as `-p`; empty = nginx's default
+    std::string nginx_bin = "nginx";
+    std::string nginx_pid_file;  // --nginx-pid-file; empty = the conf's `pid` or nginx's default
+    std::string probe_url;       // a /health/deployment URL through nginx; empty = no probe
+
+    std::string state_dir;  // empty -> /var/lib/zdd/<service> (set by finalize)
+    std::string status_file = "/var/run/vibe-manager-deployment.status";
+    std::string token_file = "/opt/vibe-manager/config/deployment.env";
+
+    double drain_timeout = 120;  // seconds, 0 = wait forever (DRAIN_TIMEOUT)
+    double health_timeout = 60;  // seconds for GET /health to answer ok
+    std::string expect_version;  // empty = any version
+    double idle_after = 5;       // classifier thresholds, seconds
+    double push_gap = 1;
+    double stuck_after = 30;
+    double app_poll = 1;  // --app-poll: seconds between /health/deployment polls while draining
+    bool strict = false;
+    bool idle_ok = false;
+
+    std::string runner = "exec";          // exec | systemd
+    std::string systemctl = "systemctl";  // --systemctl: the systemctl binary (runner systemd)
+    std::string run_as;                   // user name; empty = zdd's user
+    std::string env_file;                 // extra KEY=VALUE lines for the instance
+    std::string workdir;                  // instance working directory; empty = the release dir
+    uint64_t nofile = 0;                  // RLIMIT_NOFILE for the instance; 0 = inherited
+    uint64_t log_max_bytes = 10u << 20;   // instance log rotated at start beyond this
+    int keep_releases = 5;
+};
+
+// Registers every option on `app` (a command or subcommand), bound to `cfg`. Call once per app.
+void add_options(CLI::App& app, Config& cfg);
+
+// Returns the value of an environment variable, or nullopt. Injectable for tests.
+using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+std::optional<std::string> process_env(const std::string& name);
+
+// After app.parse(): fills every option not given on the command line from the environment,
+// then from the config file, then leaves the default; then validates and derives (ports,
+// state_dir). Throws ConfigError.
+void finalize(CLI::App& app, Config& cfg, const EnvLookup& env = process_env);
+
+// The environment variable that feeds option `long_name` (without dashes).
+std::string env_name_for(const std::string& long_name);
+
+inline std::chrono::milliseconds to_ms(double seconds) {
+    return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000.0 + 0.5));
+}
+
+}  // namespace zdd
