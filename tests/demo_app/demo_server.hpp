@@ -1,0 +1,60 @@
+// The demo app's HTTP server: the health contract endpoints, /stream/test, /work and /, served
+// by cpp-httplib with one thread per connection (ConnectionPool) and a connection loop that
+// honours the app's drain and cancel phases.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+#include <httplib.h>
+
+#include "app_state.hpp"
+
+namespace zdd_demo {
+
+struct ServerOptions {
+    std::string host = "127.0.0.1";
+    int port = 8080;  // 0: any free port
+    size_t max_connections = 4096;
+    std::string token;  // VIBE_DEPLOYMENT_TOKEN; empty: not configured (report answers 503)
+    size_t keep_alive_max_requests = 100;
+    std::chrono::milliseconds keep_alive_timeout{5000};
+    std::chrono::milliseconds read_timeout{5000};
+    std::chrono::milliseconds write_timeout{5000};
+};
+
+constexpr long kMaxWorkMs = 10 * 60 * 1000;
+
+class DemoServer final : private httplib::Server {
+  public:
+    DemoServer(AppState& state, ServerOptions options);
+
+    // Binds and listens; returns the port (the chosen one when options.port is 0), or -1.
+    int bind();
+    // Accepts and serves until the listener is closed, then returns once every connection
+    // has ended. True when the listener was closed by close_listener().
+    bool serve();
+    // Stops accepting (the listening socket goes away; new connections are refused by the
+    // kernel); connections already accepted carry on. Safe from any thread, idempotent.
+    void close_listener();
+
+    size_t refused_connections() const { return refused_.load(); }
+
+  private:
+    // Replaces httplib's per-connection loop: refusal at capacity, our own socket stream,
+    // and idle keep-alive connections that leave as soon as the app stops.
+    bool process_and_close_socket(int sock) override;
+    // Waits for the next request on a connection; false when it should close instead.
+    bool await_request(int fd, bool first);
+    void refuse(int fd);
+    void add_routes();
+
+    AppState& state_;
+    const ServerOptions options_;
+    std::atomic<bool> listener_closed_{false};
+    std::atomic<size_t> refused_{0};
+};
+
+}  // namespace zdd_demo
