@@ -49,17 +49,17 @@ enum zdd_reason {
 
 /* What both backends can read of a socket. Ages are milliseconds since the event. */
 struct zdd_classify_input {
-    __u32 state;          /* enum zdd_tcp_state */
-    __u32 last_send_ms;   /* since last data sent (lsndtime / tcpi_last_data_sent) */
-    __u32 last_recv_ms;   /* since last data received (lrcvtime / tcpi_last_data_recv) */
-    __u32 last_ack_ms;    /* since last ACK received (rcv_tstamp / tcpi_last_ack_recv) */
-    __u32 send_queue;     /* write_seq - snd_una: unsent + in flight */
-    __u32 unacked_bytes;  /* snd_nxt - snd_una: in flight */
-    __u32 recv_queue;     /* rcv_nxt - copied_seq: received, not read by the app */
-    __u32 retransmits;    /* icsk_retransmits / tcpi_retransmits */
-    __u32 backoff;        /* icsk_backoff / tcpi_backoff */
-    __u32 probes;         /* icsk_probes_out / tcpi_probes */
-    __u32 snd_wnd;        /* peer's advertised window (tp->snd_wnd / tcpi_snd_wnd) */
+    __u32 state;         /* enum zdd_tcp_state */
+    __u32 last_send_ms;  /* since last data sent (lsndtime / tcpi_last_data_sent) */
+    __u32 last_recv_ms;  /* since last data received (lrcvtime / tcpi_last_data_recv) */
+    __u32 last_ack_ms;   /* since last ACK received (rcv_tstamp / tcpi_last_ack_recv) */
+    __u32 send_queue;    /* write_seq - snd_una: unsent + in flight */
+    __u32 unacked_bytes; /* snd_nxt - snd_una: in flight */
+    __u32 recv_queue;    /* rcv_nxt - copied_seq: received, not read by the app */
+    __u32 retransmits;   /* icsk_retransmits / tcpi_retransmits */
+    __u32 backoff;       /* icsk_backoff / tcpi_backoff */
+    __u32 probes;        /* icsk_probes_out / tcpi_probes */
+    __u32 snd_wnd;       /* peer's advertised window (tp->snd_wnd / tcpi_snd_wnd) */
 };
 
 struct zdd_thresholds {
@@ -73,8 +73,8 @@ struct zdd_verdict {
     __u32 reason; /* enum zdd_reason */
 };
 
-static __inline struct zdd_verdict zdd_make_verdict(__u32 cls, __u32 reason)
-{
+static inline __attribute__((always_inline)) struct zdd_verdict zdd_make_verdict(__u32 cls,
+                                                                                 __u32 reason) {
     struct zdd_verdict v;
     v.cls = cls;
     v.reason = reason;
@@ -82,9 +82,8 @@ static __inline struct zdd_verdict zdd_make_verdict(__u32 cls, __u32 reason)
 }
 
 /* First matching row of DESIGN.md's table wins. */
-static __inline struct zdd_verdict zdd_classify(const struct zdd_classify_input *in,
-                                                const struct zdd_thresholds *t)
-{
+static inline __attribute__((always_inline)) struct zdd_verdict zdd_classify(
+    const struct zdd_classify_input* in, const struct zdd_thresholds* t) {
     __u32 st = in->state;
 
     if (st == ZDD_TCP_FIN_WAIT1 || st == ZDD_TCP_FIN_WAIT2 || st == ZDD_TCP_CLOSING ||
@@ -106,8 +105,7 @@ static __inline struct zdd_verdict zdd_classify(const struct zdd_classify_input 
         in->last_ack_ms >= t->stuck_after_ms)
         return zdd_make_verdict(ZDD_CLASS_STUCK, ZDD_REASON_RETRANSMITTING);
 
-    if (st != ZDD_TCP_ESTABLISHED)
-        return zdd_make_verdict(ZDD_CLASS_ACTIVE, ZDD_REASON_OTHER);
+    if (st != ZDD_TCP_ESTABLISHED) return zdd_make_verdict(ZDD_CLASS_ACTIVE, ZDD_REASON_OTHER);
 
     if (in->last_send_ms < t->idle_after_ms || in->last_recv_ms < t->idle_after_ms)
         return zdd_make_verdict(ZDD_CLASS_ACTIVE, ZDD_REASON_RECENT_DATA);
@@ -125,31 +123,45 @@ static __inline struct zdd_verdict zdd_classify(const struct zdd_classify_input 
     return zdd_make_verdict(ZDD_CLASS_IDLE, ZDD_REASON_KEEPALIVE);
 }
 
-static __inline const char *zdd_class_name(__u32 cls)
-{
+static inline __attribute__((always_inline)) const char* zdd_class_name(__u32 cls) {
     switch (cls) {
-    case ZDD_CLASS_ACTIVE: return "active";
-    case ZDD_CLASS_IDLE: return "idle";
-    case ZDD_CLASS_STUCK: return "stuck";
-    case ZDD_CLASS_CLOSING: return "closing";
-    default: return "unknown";
+        case ZDD_CLASS_ACTIVE:
+            return "active";
+        case ZDD_CLASS_IDLE:
+            return "idle";
+        case ZDD_CLASS_STUCK:
+            return "stuck";
+        case ZDD_CLASS_CLOSING:
+            return "closing";
+        default:
+            return "unknown";
     }
 }
 
-static __inline const char *zdd_reason_name(__u32 reason)
-{
+static inline __attribute__((always_inline)) const char* zdd_reason_name(__u32 reason) {
     switch (reason) {
-    case ZDD_REASON_CLOSING: return "closing";
-    case ZDD_REASON_CLOSE_WAIT: return "close_wait";
-    case ZDD_REASON_ZERO_WINDOW: return "zero_window";
-    case ZDD_REASON_RETRANSMITTING: return "retransmitting";
-    case ZDD_REASON_RECENT_DATA: return "recent_data";
-    case ZDD_REASON_QUEUED: return "queued";
-    case ZDD_REASON_REQUEST_PENDING: return "request_pending";
-    case ZDD_REASON_SERVER_PUSH: return "server_push";
-    case ZDD_REASON_KEEPALIVE: return "keepalive";
-    case ZDD_REASON_OTHER: return "other";
-    default: return "unknown";
+        case ZDD_REASON_CLOSING:
+            return "closing";
+        case ZDD_REASON_CLOSE_WAIT:
+            return "close_wait";
+        case ZDD_REASON_ZERO_WINDOW:
+            return "zero_window";
+        case ZDD_REASON_RETRANSMITTING:
+            return "retransmitting";
+        case ZDD_REASON_RECENT_DATA:
+            return "recent_data";
+        case ZDD_REASON_QUEUED:
+            return "queued";
+        case ZDD_REASON_REQUEST_PENDING:
+            return "request_pending";
+        case ZDD_REASON_SERVER_PUSH:
+            return "server_push";
+        case ZDD_REASON_KEEPALIVE:
+            return "keepalive";
+        case ZDD_REASON_OTHER:
+            return "other";
+        default:
+            return "unknown";
     }
 }
 

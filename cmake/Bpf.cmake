@@ -28,9 +28,14 @@ else()
   set(ZDD_BPF_ARCH ${CMAKE_SYSTEM_PROCESSOR})
 endif()
 
-# bpf_object(NAME SOURCE [HEADERS ...]): NAME.bpf.o, NAME.skel.h, INTERFACE target NAME_skel.
+# bpf_object(NAME SOURCE [SKEL_NAME S] [HEADERS ...]): NAME.bpf.o, NAME.skel.h, INTERFACE target
+# NAME_skel. SKEL_NAME names the skeleton's C struct and functions (default NAME): `struct
+# drainmon` would clash with C++ `namespace drainmon`.
 function(bpf_object name src)
-  cmake_parse_arguments(ARG "" "" "HEADERS" ${ARGN})
+  cmake_parse_arguments(ARG "" "SKEL_NAME" "HEADERS" ${ARGN})
+  if(NOT ARG_SKEL_NAME)
+    set(ARG_SKEL_NAME ${name})
+  endif()
   set(obj "${ZDD_BPF_GEN_DIR}/${name}.bpf.o")
   set(skel "${ZDD_BPF_GEN_DIR}/${name}.skel.h")
   get_filename_component(src_abs "${src}" ABSOLUTE)
@@ -45,12 +50,14 @@ function(bpf_object name src)
     VERBATIM)
   add_custom_command(
     OUTPUT "${skel}"
-    COMMAND "${BPFTOOL}" gen skeleton "${obj}" name "${name}" > "${skel}.tmp"
+    COMMAND "${BPFTOOL}" gen skeleton "${obj}" name "${ARG_SKEL_NAME}" > "${skel}.tmp"
     COMMAND ${CMAKE_COMMAND} -E rename "${skel}.tmp" "${skel}"
     DEPENDS "${obj}"
     COMMENT "BPF skeleton ${name}.skel.h"
     VERBATIM)
   add_custom_target(${name}_skel_gen DEPENDS "${skel}")
+  # vmlinux.h is made by a command of the top-level directory: order through its target.
+  add_dependencies(${name}_skel_gen zdd_vmlinux_h)
   add_library(${name}_skel INTERFACE)
   add_dependencies(${name}_skel ${name}_skel_gen)
   target_include_directories(${name}_skel INTERFACE "${ZDD_BPF_GEN_DIR}" "${PROJECT_SOURCE_DIR}/bpf")

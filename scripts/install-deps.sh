@@ -8,7 +8,7 @@ PKGS=(
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev catch2
   libcurl4-openssl-dev libcpp-httplib-dev libssl-dev
   nginx-light curl wrk iproute2 nftables libcap2-bin procps
-  prometheus shellcheck
+  prometheus shellcheck vagrant
 )
 
 missing=()

@@ -1,0 +1,342 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * drainmon: per-(netns, local port) TCP connection counts, close events and per-socket
+ * samples (DESIGN.md, "Kernel side").
+ *
+ * - zdd_set_state (tp_btf/inet_sock_set_state) moves sockets of watched ports between the
+ *   established / close_wait / closing buckets and emits a ring buffer event when one leaves
+ *   ESTABLISHED or CLOSE_WAIT.
+ * - zdd_iter_tcp (iter/tcp) seeds sockets that existed before the port was watched, and writes
+ *   one zdd_sock_sample per socket of a watched port, classified in the kernel.
+ * - Each socket's sk_storage mark says which bucket it is counted in. The tracepoint swaps the
+ *   mark with xchg; the iterator only claims a socket whose mark is still UNSEEN (cmpxchg), so a
+ *   socket is never counted twice. (Both also run under the socket lock: iter/tcp takes
+ *   lock_sock_fast, state changes hold the socket lock, so the atomics are a second guard.)
+ */
+#include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "drainmon.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by userspace before load (BackendOptions). Read through volatile so clang keeps the
+ * loads and libbpf's rewritten values are used. */
+const volatile __u32 cfg_max_sockets = 1u << 20;
+const volatile __u32 cfg_idle_after_ms = 5000;
+const volatile __u32 cfg_push_gap_ms = 1000;
+const volatile __u32 cfg_stuck_after_ms = 30000;
+
+/* Read by userspace through the skeleton's mmapped .bss. */
+__u64 overflow_count = 0;  /* sockets/ports a bound could not hold, storage that failed */
+__u64 underflow_count = 0; /* decrements below zero: must stay 0 */
+__u64 dropped_events = 0;  /* ring buffer full */
+__s64 tracked_sockets = 0; /* sockets counted in some bucket now (bounded by cfg_max_sockets) */
+__u32 hz_fallback = 0;     /* HZ measured by userspace, used when CONFIG_HZ is unknown */
+
+extern unsigned int CONFIG_HZ __kconfig __weak;
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 1024); /* max_ports, set before load */
+    __type(key, struct zdd_port_key);
+    __type(value, __u8);
+} zdd_watched SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 1024); /* max_ports, set before load */
+    __type(key, struct zdd_port_key);
+    __type(value, struct zdd_port_counters);
+} zdd_counts SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, int);
+    __type(value, struct zdd_sk_mark);
+} zdd_sk_marks SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 1 << 20); /* ringbuf_bytes, set before load */
+} zdd_events SEC(".maps");
+
+static __always_inline __u32 netns_of(const struct sock_common* skc) {
+    return BPF_CORE_READ(skc, skc_net.net, ns.inum);
+}
+
+static __always_inline __u32 bucket_of(int state) {
+    switch (state) {
+        case ZDD_TCP_ESTABLISHED:
+            return ZDD_MARK_ESTABLISHED;
+        case ZDD_TCP_CLOSE_WAIT:
+            return ZDD_MARK_CLOSE_WAIT;
+        case ZDD_TCP_FIN_WAIT1:
+        case ZDD_TCP_FIN_WAIT2:
+        case ZDD_TCP_CLOSING:
+        case ZDD_TCP_LAST_ACK:
+            return ZDD_MARK_CLOSING;
+        default:
+            return ZDD_MARK_NONE; /* TIME_WAIT and CLOSE are never connections */
+    }
+}
+
+static __always_inline int counted(__u32 mark) {
+    return mark >= ZDD_MARK_ESTABLISHED && mark <= ZDD_MARK_CLOSING;
+}
+
+static __always_inline __s64* bucket_field(struct zdd_port_counters* c, __u32 mark) {
+    if (mark == ZDD_MARK_ESTABLISHED) return &c->established;
+    if (mark == ZDD_MARK_CLOSE_WAIT) return &c->close_wait;
+    return &c->closing;
+}
+
+/* The port's counter entry, created on first use; NULL (and overflow) when the map is full. */
+static __always_inline struct zdd_port_counters* port_counters(const struct zdd_port_key* key) {
+    struct zdd_port_counters* c = bpf_map_lookup_elem(&zdd_counts, key);
+    if (c) return c;
+    struct zdd_port_counters zero = {};
+    /* EEXIST from a concurrent insert is fine: look it up again either way */
+    bpf_map_update_elem(&zdd_counts, key, &zero, BPF_NOEXIST);
+    c = bpf_map_lookup_elem(&zdd_counts, key);
+    if (!c) __sync_fetch_and_add(&overflow_count, 1);
+    return c;
+}
+
+/* Take one of cfg_max_sockets slots; false (slot not taken) when all are in use. */
+static __always_inline int reserve_slot(void) {
+    if (__sync_fetch_and_add(&tracked_sockets, 1) >= (__s64)cfg_max_sockets) {
+        __sync_fetch_and_add(&tracked_sockets, -1);
+        return 0;
+    }
+    return 1;
+}
+
+static __always_inline void count_dec(struct zdd_port_counters* c, __u32 mark) {
+    if (__sync_fetch_and_add(bucket_field(c, mark), -1) <= 0)
+        __sync_fetch_and_add(&underflow_count, 1);
+}
+
+static __always_inline void read_addrs(const struct sock_common* skc, __u16 family, __u8* laddr,
+                                       __u8* raddr) {
+    if (family == AF_INET6) {
+        BPF_CORE_READ_INTO((struct in6_addr*)laddr, skc, skc_v6_rcv_saddr);
+        BPF_CORE_READ_INTO((struct in6_addr*)raddr, skc, skc_v6_daddr);
+    } else {
+        BPF_CORE_READ_INTO((__be32*)laddr, skc, skc_rcv_saddr);
+        BPF_CORE_READ_INTO((__be32*)raddr, skc, skc_daddr);
+    }
+}
+
+/* The socket's local port. The kernel zeroes inet_num (skc_num) in inet_put_port() just before
+ * the transition to CLOSE; inet_sport still holds the port then. */
+static __always_inline __u16 local_port_of(const struct sock* sk) {
+    __u16 port = BPF_CORE_READ(sk, __sk_common.skc_num);
+    if (!port) port = bpf_ntohs(BPF_CORE_READ((const struct inet_sock*)sk, inet_sport));
+    return port;
+}
+
+static __always_inline void mark_key(struct zdd_sk_mark* m, const struct zdd_port_key* key) {
+    if (!m->port) {
+        m->netns = key->netns;
+        m->port = key->port;
+    }
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(zdd_set_state, const struct sock* sk, int oldstate, int newstate) {
+    /* inet_sk_set_state() also fires for other inet protocols */
+    if (sk->sk_protocol != IPPROTO_TCP) return 0;
+
+    const struct sock_common* skc = &sk->__sk_common;
+    struct zdd_port_key key = {};
+    struct zdd_sk_mark* m = bpf_sk_storage_get(&zdd_sk_marks, (void*)sk, 0, 0);
+    if (m && m->port) {
+        /* counted under this key: decrement under it too */
+        key.netns = m->netns;
+        key.port = m->port;
+    } else {
+        key.netns = netns_of(skc);
+        key.port = local_port_of(sk);
+    }
+    if (!bpf_map_lookup_elem(&zdd_watched, &key)) return 0;
+
+    struct zdd_port_counters* c = port_counters(&key);
+    if (c && oldstate != newstate && newstate >= 0 && newstate < ZDD_TCP_MAX_STATES)
+        __sync_fetch_and_add(&c->state_changes[newstate], 1);
+
+    __u32 nb = bucket_of(newstate);
+    /* A socket with no mark was never counted: it gets one only on its way into a counted
+     * bucket, which saves an allocation for connections that never get there. */
+    if (!m && counted(nb)) {
+        m = bpf_sk_storage_get(&zdd_sk_marks, (void*)sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+        if (!m) __sync_fetch_and_add(&overflow_count, 1);
+    }
+    if (m) {
+        mark_key(m, &key);
+        __u32 old = __sync_lock_test_and_set(&m->bucket, nb);
+        __u32 now_in = nb;
+        if (counted(nb) && (old == ZDD_MARK_OVERFLOW || !c)) {
+            /* It was never counted: keep it out until it leaves the counted buckets. */
+            __sync_lock_test_and_set(&m->bucket, ZDD_MARK_OVERFLOW);
+            now_in = ZDD_MARK_OVERFLOW;
+        } else if (counted(nb) && !counted(old) && !reserve_slot()) {
+            __sync_lock_test_and_set(&m->bucket, ZDD_MARK_OVERFLOW);
+            __sync_fetch_and_add(&overflow_count, 1);
+            now_in = ZDD_MARK_OVERFLOW;
+        }
+        if (c && counted(now_in)) __sync_fetch_and_add(bucket_field(c, now_in), 1);
+        if (counted(old)) {
+            if (c) count_dec(c, old);
+            if (!counted(now_in)) __sync_fetch_and_add(&tracked_sockets, -1);
+        }
+    }
+
+    if (oldstate == ZDD_TCP_ESTABLISHED || oldstate == ZDD_TCP_CLOSE_WAIT) {
+        struct zdd_close_event* e = bpf_ringbuf_reserve(&zdd_events, sizeof(*e), 0);
+        if (!e) {
+            __sync_fetch_and_add(&dropped_events, 1);
+            return 0;
+        }
+        __builtin_memset(e, 0, sizeof(*e));
+        e->netns = key.netns;
+        e->family = BPF_CORE_READ(skc, skc_family);
+        e->lport = key.port;
+        e->rport = bpf_ntohs(BPF_CORE_READ(skc, skc_dport));
+        e->old_state = oldstate;
+        e->new_state = newstate;
+        read_addrs(skc, e->family, e->laddr, e->raddr);
+        bpf_ringbuf_submit(e, 0);
+    }
+    return 0;
+}
+
+static __always_inline __u32 age_ms(__u32 now, __u32 then, __u32 hz) {
+    __u64 ms = (__u64)(__u32)(now - then) * 1000 / hz;
+    return ms > 0xffffffffULL ? 0xffffffffU : (__u32)ms;
+}
+
+/* Count a socket that existed before its port was watched, unless a program already has. */
+static __always_inline __u32 seed(struct tcp_sock* tp, const struct zdd_port_key* key,
+                                  __u32 state) {
+    __u32 nb = bucket_of(state);
+    if (!counted(nb)) return ZDD_MARK_NONE;
+    struct zdd_sk_mark* m = bpf_sk_storage_get(&zdd_sk_marks, tp, 0, BPF_SK_STORAGE_GET_F_CREATE);
+    if (!m) {
+        __sync_fetch_and_add(&overflow_count, 1);
+        return ZDD_MARK_UNSEEN;
+    }
+    if (m->bucket != ZDD_MARK_UNSEEN) return m->bucket;
+    mark_key(m, key);
+    struct zdd_port_counters* c = port_counters(key);
+    if (!c) { /* port_counters() has counted the overflow */
+        __sync_val_compare_and_swap(&m->bucket, ZDD_MARK_UNSEEN, ZDD_MARK_OVERFLOW);
+        return m->bucket;
+    }
+    if (!reserve_slot()) {
+        if (__sync_val_compare_and_swap(&m->bucket, ZDD_MARK_UNSEEN, ZDD_MARK_OVERFLOW) ==
+            ZDD_MARK_UNSEEN)
+            __sync_fetch_and_add(&overflow_count, 1);
+        return m->bucket;
+    }
+    /* Count first, then claim: a lost claim undoes the count, so no reader ever sees the
+     * tracepoint decrement a bucket this socket was never added to. */
+    __sync_fetch_and_add(bucket_field(c, nb), 1);
+    if (__sync_val_compare_and_swap(&m->bucket, ZDD_MARK_UNSEEN, nb) != ZDD_MARK_UNSEEN) {
+        __sync_fetch_and_add(bucket_field(c, nb), -1);
+        __sync_fetch_and_add(&tracked_sockets, -1);
+    }
+    return m->bucket;
+}
+
+static __always_inline struct zdd_thresholds thresholds(void) {
+    struct zdd_thresholds t = {};
+    t.idle_after_ms = cfg_idle_after_ms;
+    t.push_gap_ms = cfg_push_gap_ms;
+    t.stuck_after_ms = cfg_stuck_after_ms;
+    return t;
+}
+
+SEC("iter/tcp")
+int zdd_iter_tcp(struct bpf_iter__tcp* ctx) {
+    struct sock_common* skc = ctx->sk_common;
+    struct seq_file* seq = ctx->meta->seq;
+    if (!skc) return 0;
+
+    __u16 family = skc->skc_family;
+    if (family != AF_INET && family != AF_INET6) return 0;
+    __u32 state = skc->skc_state;
+    __u16 flags = 0;
+    if (state == ZDD_TCP_NEW_SYN_RECV) return 0; /* request socks: not connections yet */
+    if (state == ZDD_TCP_TIME_WAIT) {
+        /* TIME_WAIT is never a connection, but an orphaned FIN_WAIT2 lives on as a timewait
+         * sock: report it as the FIN_WAIT2 it is (as ss and sock_diag do). */
+        struct tcp_timewait_sock* tw = bpf_skc_to_tcp_timewait_sock(skc);
+        if (!tw || tw->tw_sk.tw_substate != ZDD_TCP_FIN_WAIT2) return 0;
+        state = ZDD_TCP_FIN_WAIT2;
+        flags = ZDD_SAMPLE_TIMEWAIT;
+    } else if (state != ZDD_TCP_LISTEN && !counted(bucket_of(state))) {
+        return 0;
+    }
+
+    struct zdd_port_key key = {};
+    key.netns = netns_of(skc);
+    key.port = skc->skc_num;
+    if (!bpf_map_lookup_elem(&zdd_watched, &key)) return 0;
+
+    struct zdd_sock_sample s = {};
+    s.netns = key.netns;
+    s.family = family;
+    s.lport = key.port;
+    s.rport = bpf_ntohs(skc->skc_dport);
+    s.flags = flags;
+    read_addrs(skc, family, s.laddr, s.raddr);
+    s.in.state = state;
+    s.mark = ZDD_MARK_NONE;
+    struct zdd_thresholds t = thresholds();
+
+    /* a timewait sock has no tcp_sock: its state alone classifies it (closing) */
+    if (!(flags & ZDD_SAMPLE_TIMEWAIT) && state != ZDD_TCP_LISTEN) {
+        struct tcp_sock* tp = bpf_skc_to_tcp_sock(skc);
+        if (!tp) return 0;
+        s.mark = seed(tp, &key, state);
+
+        __u32 hz = CONFIG_HZ ? CONFIG_HZ : hz_fallback;
+        if (!hz) hz = 1000; /* unreachable: userspace sets hz_fallback before any walk */
+        __u32 now = (__u32)bpf_jiffies64();
+        struct inet_connection_sock* icsk = &tp->inet_conn;
+
+        s.in.last_send_ms = age_ms(now, tp->lsndtime, hz);
+        s.in.last_recv_ms = age_ms(now, icsk->icsk_ack.lrcvtime, hz);
+        s.in.last_ack_ms = age_ms(now, tp->rcv_tstamp, hz);
+        s.in.send_queue = tp->write_seq - tp->snd_una;
+        s.in.unacked_bytes = tp->snd_nxt - tp->snd_una;
+        s.in.recv_queue = tp->rcv_nxt - tp->copied_seq;
+        s.in.retransmits = icsk->icsk_retransmits;
+        s.in.backoff = icsk->icsk_backoff;
+        s.in.probes = icsk->icsk_probes_out;
+        s.in.snd_wnd = tp->snd_wnd;
+    }
+    /* One call site: clang will not inline a second copy, and BPF cannot return structs. */
+    if (state != ZDD_TCP_LISTEN) s.verdict = zdd_classify(&s.in, &t);
+
+    bpf_seq_write(seq, &s, sizeof(s));
+    return 0;
+}
+
+/* Reads jiffies for userspace, which measures HZ from two readings where the kernel config
+ * (CONFIG_HZ) cannot be read. */
+SEC("syscall")
+int zdd_jiffies(struct zdd_jiffies_ctx* ctx) {
+    ctx->jiffies = bpf_jiffies64();
+    return 0;
+}
