@@ -37,7 +37,9 @@ std::set<unsigned long> listen_inodes(uint16_t port) {
 
 }  // namespace
 
-bool port_listening(uint16_t port) { return !listen_inodes(port).empty(); }
+bool port_listening(uint16_t port) {
+    return !listen_inodes(port).empty();
+}
 
 std::optional<pid_t> listener_pid(uint16_t port) {
     auto inodes = listen_inodes(port);

@@ -1,0 +1,162 @@
+#include "drain_wait.hpp"
+
+#include <algorithm>
+#include <deque>
+#include <memory>
+#include <sstream>
+
+#include "app_report.hpp"
+
+namespace zdd {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using namespace drainmon;
+
+// Time until the first socket on `port` may change class on its own (an age reaching
+// idle_after or stuck_after); the slack covers jiffy granularity.
+std::optional<milliseconds> next_class_change(const Snapshot& snap, uint16_t port,
+                                              const zdd_thresholds& t) {
+    constexpr uint32_t kSlackMs = 20;
+    std::optional<uint32_t> best;
+    for (const auto& s : snap.sockets) {
+        if (s.local.port != port || s.verdict.cls == ZDD_CLASS_CLOSING) continue;
+        for (uint32_t age : {s.in.last_send_ms, s.in.last_recv_ms, s.in.last_ack_ms})
+            for (uint32_t threshold : {t.idle_after_ms, t.stuck_after_ms})
+                if (age < threshold)
+                    best = std::min(best.value_or(threshold - age), threshold - age);
+    }
+    if (!best) return std::nullopt;
+    return milliseconds(*best + kSlackMs);
+}
+
+enum class Woke { event, deadline, signal };
+
+// Short slices so a signal is seen within ~100 ms whatever the backend blocks on.
+Woke sleep_until(Backend& backend, const std::function<int()>& interrupted,
+                 Clock::time_point deadline) {
+    for (;;) {
+        if (interrupted()) return Woke::signal;
+        auto now = Clock::now();
+        if (now >= deadline) return Woke::deadline;
+        auto slice = std::min<milliseconds>(std::chrono::ceil<milliseconds>(deadline - now),
+                                            milliseconds(100));
+        if (backend.wait_close(slice)) return Woke::event;
+    }
+}
+
+bool app_blocks(const std::optional<AppReport>& r) {
+    return r && (r->active_streams > 0 || r->active_requests > 0);
+}
+
+}  // namespace
+
+std::string drain_progress_line(const GateVerdict& v, int64_t waited) {
+    const GateFigures& f = v.figures;
+    auto app_figure = [](int64_t n) { return n < 0 ? std::string("n/a") : std::to_string(n); };
+    std::ostringstream o;
+    o << "[INFO] Waiting [" << waited / 60 << "m " << waited % 60
+      << "s]... Connections: " << f.connections << ", Requests: " << app_figure(f.requests)
+      << ", Streams: " << app_figure(f.streams) << " (Active: " << f.active << ", Idle: " << f.idle
+      << ", Stuck: " << f.stuck << ")";
+    // The seed's line says everything when the app accounts for the work; otherwise say why.
+    bool app_explains = f.streams > 0 || f.requests > 0;
+    if (v.state == GateState::Wait && !app_explains && !v.reason.empty()) o << " - " << v.reason;
+    return o.str();
+}
+
+std::string describe_sockets(const Snapshot& snap, uint16_t port, const std::string& prefix) {
+    std::string out;
+    for (const auto& s : snap.sockets)
+        if (s.local.port == port) out += prefix + describe_socket(s) + "\n";
+    return out;
+}
+
+DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ostream& log,
+                           const std::function<int()>& interrupted) {
+    std::unique_ptr<AppReportClient> app;
+    if (!o.token.empty())
+        app = std::make_unique<AppReportClient>(
+            "http://" + o.host + ":" + std::to_string(o.port) + "/health/deployment", o.token);
+    backend.watch(o.port);
+
+    // Our own poll connections, left out of the kernel's report. Their client ends sit in
+    // TIME_WAIT for a minute, so a 4-tuple is not reused while it is listed.
+    std::deque<std::pair<Endpoint, Endpoint>> own_polls;
+    constexpr size_t kMaxOwnPolls = 256;
+
+    DrainResult r;
+    const auto start = Clock::now();
+    const auto deadline = o.timeout.count() > 0 ? start + o.timeout : Clock::time_point::max();
+    auto next_poll = start;
+    auto next_progress = start;
+    std::string last_reason;
+    int64_t prev_connections = -1;
+    auto waited = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
+
+    for (;;) {
+        auto now = Clock::now();
+        bool polled = false;
+        if (app && now >= next_poll) {
+            AppPoll p = app->poll();
+            if (p.connection) {
+                own_polls.push_back(*p.connection);
+                if (own_polls.size() > kMaxOwnPolls) own_polls.pop_front();
+            }
+            if (p.outcome == AppOutcome::Report) {
+                r.app = p.report;
+                r.app_note.clear();
+            } else {
+                r.app.reset();
+                r.app_note = p.outcome == AppOutcome::Unauthorized
+                                 ? "the app refused the token (401)"
+                                 : "no app report: " + p.reason;
+            }
+            polled = true;
+            next_poll = now + o.app_poll;
+        }
+
+        r.snapshot = backend.snapshot({o.port}, {own_polls.begin(), own_polls.end()});
+        r.verdict = evaluate_gate(r.app, r.snapshot, o.port, o.policy);
+        r.waited_s = waited();
+
+        // A connection went away while the app still counted work: ask the app now.
+        bool fewer = prev_connections >= 0 && r.verdict.figures.connections < prev_connections;
+        prev_connections = r.verdict.figures.connections;
+        if (app && !polled && app_blocks(r.app) && fewer) {
+            next_poll = now;
+            continue;
+        }
+
+        if (r.verdict.state != GateState::Wait) {
+            r.end = r.verdict.state == GateState::Gone ? DrainEnd::gone : DrainEnd::drained;
+            return r;
+        }
+        if (now >= deadline) {
+            r.end = DrainEnd::timed_out;
+            return r;
+        }
+        if (now >= next_progress || r.verdict.reason != last_reason) {
+            std::string line = drain_progress_line(r.verdict, static_cast<int64_t>(r.waited_s));
+            if (!r.app_note.empty()) line += " [" + r.app_note + "]";
+            log << line << std::endl;
+            last_reason = r.verdict.reason;
+            next_progress = now + o.progress_every;
+        }
+
+        auto wake = std::min(deadline, next_progress);
+        if (app) wake = std::min(wake, next_poll);
+        if (auto change = next_class_change(r.snapshot, o.port, o.thresholds))
+            wake = std::min(wake, now + *change);
+        if (sleep_until(backend, interrupted, wake) == Woke::signal) {
+            r.end = DrainEnd::interrupted;
+            r.signal = interrupted();
+            r.waited_s = waited();
+            return r;
+        }
+    }
+}
+
+}  // namespace zdd

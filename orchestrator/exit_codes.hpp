@@ -1,0 +1,57 @@
+// zdd's exit codes, one per kind of outcome, so scripts can tell them apart. `zdd --help`
+// prints this table (exit_code_help()).
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace zdd {
+
+enum ExitCode : int {
+    kExitOk = 0,
+    kExitInternal = 1,      // unexpected error (a bug or an unreadable system file)
+    kExitUsage = 2,         // bad command line or configuration
+    kExitDrainCut = 3,      // deployed, but the drain timeout cut connections short
+    kExitLocked = 4,        // another zdd holds the deploy lock
+    kExitDrainPending = 5,  // a color is still draining: run `zdd drain` or `zdd rollback`
+    kExitToken = 6,         // token missing, unsafe file permissions, or refused (401)
+    kExitRelease = 7,       // binary missing, not executable, or cannot be copied
+    kExitStart = 8,         // the new instance did not start (port busy, exited, exec failed)
+    kExitHealth = 9,        // the new instance never answered /health ok in time
+    kExitNginxTest = 10,    // `nginx -t` rejected the new upstream (previous file restored)
+    kExitNginxReload = 11,  // reload failed or did not take (previous file restored)
+    kExitProbe = 12,        // the probe through nginx never saw the new color (rolled back)
+    kExitInterrupted = 13,  // SIGINT/SIGTERM/SIGHUP: state recorded, finish with `zdd drain`
+    kExitState = 14,        // state file corrupt or unwritable
+    kExitNothingToDo = 15,  // rollback/drain has nothing to act on
+    kExitStopFailed = 16,   // the old instance would not exit
+};
+
+// A failure that ends the command: one line for the operator and its exit code.
+struct Failure : std::runtime_error {
+    Failure(ExitCode c, const std::string& msg) : std::runtime_error(msg), code(c) {}
+    ExitCode code;
+};
+
+inline std::string exit_code_help() {
+    return "Exit codes:\n"
+           "  0  success\n"
+           "  1  internal error\n"
+           "  2  bad command line or configuration\n"
+           "  3  deployed, but the drain timeout cut connections (listed on stderr)\n"
+           "  4  another zdd holds the deploy lock\n"
+           "  5  a color is still draining: run `zdd drain` or `zdd rollback` first\n"
+           "  6  deployment token missing, unsafe (file readable by group/others) or refused\n"
+           "  7  release binary missing, not executable or not copyable\n"
+           "  8  new instance did not start (port busy, exited, exec failed)\n"
+           "  9  new instance never answered /health ok in time\n"
+           " 10  nginx -t rejected the upstream (previous file restored)\n"
+           " 11  nginx reload failed or did not take (previous file restored)\n"
+           " 12  probe through nginx never answered with the new color (rolled back)\n"
+           " 13  interrupted (SIGINT/SIGTERM/SIGHUP): state kept, finish with `zdd drain`\n"
+           " 14  state file corrupt or unwritable\n"
+           " 15  nothing to do (no previous color to roll back to, nothing draining)\n"
+           " 16  the old instance would not exit\n";
+}
+
+}  // namespace zdd

@@ -1,0 +1,119 @@
+// zdd: zero-downtime blue/green deploys behind nginx, drained by the kernel's count.
+// Subcommands deploy, status, rollback, drain, doctor. Invoked as `vibe-zero-downtime` (an
+// installed symlink) it offers the original script's deploy PATH, status and rollback, with
+// the seed's defaults.
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config.hpp"
+#include "deploy.hpp"
+#include "doctor.hpp"
+#include "drain_command.hpp"
+#include "exit_codes.hpp"
+#include "interrupts.hpp"
+#include "rollback.hpp"
+#include "status.hpp"
+
+namespace {
+
+using namespace zdd;
+
+int run(int argc, char** argv) {
+    const std::string prog = std::filesystem::path(argc > 0 ? argv[0] : "zdd").filename();
+    const bool seed_alias = prog == "vibe-zero-downtime";
+    CLI::App app{seed_alias ? "vibe-zero-downtime: zero-downtime blue/green deploys (zdd)"
+                            : "zdd: zero-downtime blue/green deploys behind nginx, drained by "
+                              "the kernel's connection count",
+                 prog};
+    app.footer(exit_code_help() +
+               "Precedence: flag > environment (DRAIN_TIMEOUT, VIBE_DEPLOYMENT_TOKEN, ZDD_<OPTION>)"
+               " > config file (--config) > default.");
+    app.require_subcommand(1);
+
+    Config deploy_cfg, status_cfg, rollback_cfg, drain_cfg, doctor_cfg;
+    std::string binary;
+    std::vector<std::string> args;
+    bool json = false;
+    std::string drain_color;
+
+    auto* deploy = app.add_subcommand("deploy", "Deploy BINARY as the other color [-- ARGS...]");
+    add_options(*deploy, deploy_cfg);
+    deploy->add_option("binary", binary, "The new release's executable")->required();
+    deploy->add_option("args", args, "Arguments for the instance (after --)");
+    deploy->footer(exit_code_help());
+
+    auto* status =
+        app.add_subcommand("status", "Colors, ports, pids, the deploy phase, drain figures");
+    add_options(*status, status_cfg);
+    status->add_flag("--json", json, "Machine-readable output");
+
+    auto* rollback = app.add_subcommand("rollback", "Traffic back to the previous color");
+    add_options(*rollback, rollback_cfg);
+    rollback->footer(exit_code_help());
+
+    CLI::App* drain = nullptr;
+    CLI::App* doctor = nullptr;
+    if (!seed_alias) {
+        drain = app.add_subcommand("drain", "Finish an interrupted drain and stop the color");
+        add_options(*drain, drain_cfg);
+        drain->add_option("--color", drain_color, "Color to drain (default: the draining one)")
+            ->check(CLI::IsMember({"blue", "green"}));
+        drain->footer(exit_code_help());
+        doctor = app.add_subcommand("doctor", "Check the nginx setup and the host for deploys");
+        add_options(*doctor, doctor_cfg);
+    }
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        int rc = app.exit(e);
+        return rc == 0 ? kExitOk : kExitUsage;
+    }
+
+    install_interrupt_handlers();
+    CLI::App* sub = app.get_subcommands().front();
+    try {
+        if (sub == deploy) {
+            finalize(*deploy, deploy_cfg);
+            return run_deploy(deploy_cfg, binary, args, std::cerr);
+        }
+        if (sub == status) {
+            finalize(*status, status_cfg);
+            return run_status(status_cfg, json, std::cout);
+        }
+        if (sub == rollback) {
+            finalize(*rollback, rollback_cfg);
+            return run_rollback(rollback_cfg, std::cerr);
+        }
+        if (sub == drain) {
+            finalize(*drain, drain_cfg);
+            return run_drain(drain_cfg, parse_color(drain_color), std::cerr);
+        }
+        if (sub == doctor) {
+            finalize(*doctor, doctor_cfg);
+            return run_doctor(doctor_cfg, std::cout);
+        }
+    } catch (const ConfigError& e) {
+        std::cerr << "[ERROR] " << e.what() << std::endl;
+        return kExitUsage;
+    } catch (const Failure& e) {
+        std::cerr << "[ERROR] " << e.what() << std::endl;
+        return e.code;
+    }
+    return kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& e) {
+        std::cerr << "[ERROR] internal: " << e.what() << std::endl;
+        return zdd::kExitInternal;
+    }
+}
