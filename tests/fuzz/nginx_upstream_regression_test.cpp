@@ -1,0 +1,34 @@
+// Inputs the nginx_upstream fuzz target (fuzz/) found: a quoted word holding a newline ended
+// up verbatim in the error message, which the contract promises as one line.
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "nginx_upstream.hpp"
+
+namespace {
+
+std::string error_of(const std::string& text) {
+    try {
+        zdd::parse_upstreams(text);
+    } catch (const zdd::UpstreamParseError& e) {
+        return e.what();
+    }
+    return "";
+}
+
+}  // namespace
+
+TEST_CASE("upstream parse errors stay one line whatever the quoted words hold") {
+    // fuzz crash-874011f2: unterminated directive 'i\n'
+    const std::string unterminated = " 'i\n' up";
+    // fuzz crash-2dc17316: upstream NAME with a newline in NAME, no closing brace
+    const std::string name = "upstream \"a\nb\" {";
+    // fuzz crash-1cb5427b: unexpected '{' inside upstream NAME
+    const std::string brace = "upstream \"a\nb\" { x {";
+    for (const auto& text : {unterminated, name, brace}) {
+        INFO(text);
+        const std::string e = error_of(text);
+        CHECK_FALSE(e.empty());
+        CHECK(e.find('\n') == std::string::npos);
+    }
+}
