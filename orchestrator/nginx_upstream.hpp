@@ -14,8 +14,9 @@
 namespace zdd {
 
 // A parse failure: one line, "line N: what", never a crash, whatever the input.
+// The message is one line whatever the file held: control bytes quoted from it are escaped.
 struct UpstreamParseError : std::runtime_error {
-    using std::runtime_error::runtime_error;
+    explicit UpstreamParseError(const std::string& what);
 };
 
 struct UpstreamServer {

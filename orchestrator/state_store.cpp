@@ -64,7 +64,8 @@ std::string state_to_json(const State& s) {
     for (const auto& [c, r] : s.instances) {
         colors[to_string(c)] = {
             {"port", r.port},       {"pid", r.pid},         {"pid_start_time", r.pid_start_time},
-            {"release", r.release}, {"version", r.version}, {"started_at", r.started_at}};
+            {"release", r.release}, {"version", r.version}, {"started_at", r.started_at},
+            {"args", r.args}};
     }
     j["colors"] = colors;
     if (s.deploy) {
@@ -89,10 +90,34 @@ State state_from_json(const std::string& text, const std::string& origin) {
         return StateError("state file " + origin + " is corrupt: " + why +
                           " (fix it or move it aside; zdd status explains what it can)");
     };
+    // Integers are checked for type and range before conversion: a cast of 1e300 to int is
+    // undefined behaviour, and a garbage pid must never reach a signal.
+    auto int_field = [&](const json& o, const char* key, int64_t lo, int64_t hi,
+                         std::optional<int64_t> dflt) -> int64_t {
+        auto it = o.find(key);
+        if (it == o.end() || it->is_null()) {
+            if (dflt) return *dflt;
+            throw corrupt(std::string("\"") + key + "\" is missing");
+        }
+        bool in_range = false;
+        int64_t v = 0;
+        if (it->is_number_unsigned()) {
+            uint64_t u = it->get<uint64_t>();
+            in_range = u <= static_cast<uint64_t>(hi);
+            v = static_cast<int64_t>(u);
+        } else if (it->is_number_integer()) {
+            v = it->get<int64_t>();
+            in_range = v >= lo && v <= hi;
+        } else {
+            throw corrupt(std::string("\"") + key + "\" is not an integer");
+        }
+        if (!in_range) throw corrupt(std::string("\"") + key + "\" is out of range");
+        return v;
+    };
     try {
         json j = json::parse(text);
         if (!j.is_object()) throw corrupt("not a JSON object");
-        int schema = j.at("schema").get<int>();
+        int schema = static_cast<int>(int_field(j, "schema", 0, 1 << 30, std::nullopt));
         if (schema != kSchema)
             throw corrupt("schema " + std::to_string(schema) + " is not " +
                           std::to_string(kSchema));
@@ -104,12 +129,12 @@ State state_from_json(const std::string& text, const std::string& origin) {
                 auto c = parse_color(name);
                 if (!c) throw corrupt("color '" + name + "' is not blue or green");
                 InstanceRecord rec;
-                const int port = r.at("port").get<int>();
-                if (port < 0 || port > 65535) throw corrupt("port " + std::to_string(port));
-                rec.port = static_cast<uint16_t>(port);
-                rec.pid = r.value("pid", 0);
-                rec.pid_start_time = r.value("pid_start_time", uint64_t{0});
+                rec.port = static_cast<uint16_t>(int_field(r, "port", 0, 65535, std::nullopt));
+                rec.pid = static_cast<pid_t>(int_field(r, "pid", 0, INT32_MAX, 0));
+                rec.pid_start_time =
+                    static_cast<uint64_t>(int_field(r, "pid_start_time", 0, INT64_MAX, 0));
                 rec.release = r.value("release", std::string());
+                rec.args = r.value("args", std::vector<std::string>());
                 rec.version = r.value("version", std::string());
                 rec.started_at = r.value("started_at", 0.0);
                 s.instances[*c] = rec;

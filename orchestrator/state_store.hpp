@@ -35,11 +35,12 @@ std::optional<Phase> parse_phase(const std::string& s);
 
 struct InstanceRecord {
     uint16_t port = 0;
-    pid_t pid = 0;                // 0 = not running / unknown (e.g. systemd runner)
-    uint64_t pid_start_time = 0;  // /proc/<pid>/stat field 22; guards against pid reuse
-    std::string release;          // path of the release binary
-    std::string version;          // as reported by /health, may be empty
-    double started_at = 0;        // unix seconds
+    pid_t pid = 0;                  // 0 = not running / unknown (e.g. systemd runner)
+    uint64_t pid_start_time = 0;    // /proc/<pid>/stat field 22; guards against pid reuse
+    std::string release;            // path of the release binary
+    std::string version;            // as reported by /health, may be empty
+    double started_at = 0;          // unix seconds
+    std::vector<std::string> args;  // its arguments (after `--`), so a rollback restarts it alike
 };
 
 struct PhaseStamp {

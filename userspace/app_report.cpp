@@ -11,6 +11,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <type_traits>
 #include <vector>
 
 namespace drainmon {
@@ -50,6 +51,25 @@ int64_t required_int(const nlohmann::json& j, const char* key) {
     return it->get<int64_t>();
 }
 
+// Optional fields: absent gives the default, a wrong type is an invalid answer (never a
+// foreign exception, never a cast of an out-of-range double).
+template <typename T>
+T optional_field(const nlohmann::json& j, const char* key, T dflt) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return dflt;
+    bool ok;
+    if constexpr (std::is_same_v<T, bool>)
+        ok = it->is_boolean();
+    else if constexpr (std::is_same_v<T, std::string>)
+        ok = it->is_string();
+    else if constexpr (std::is_integral_v<T>)
+        ok = it->is_number_integer();
+    else
+        ok = it->is_number();
+    if (!ok) throw std::invalid_argument(std::string("\"") + key + "\" has the wrong type");
+    return it->get<T>();
+}
+
 std::string trim(const std::string& s) {
     const char* ws = " \t\r\n";
     auto b = s.find_first_not_of(ws);
@@ -78,12 +98,13 @@ AppReport parse_app_report(const std::string& body) {
     r.active_requests = required_int(j, "activeRequests");
     if (r.active_streams < 0 || r.active_requests < 0)
         throw std::invalid_argument("activeStreams/activeRequests are negative");
-    r.ready_for_shutdown = j.value("readyForShutdown", false);
-    r.status = j.value("status", "");
-    r.version = j.value("version", "");
-    r.deployment_color = j.value("deploymentColor", "");
-    r.port = j.value("port", int64_t{0});
-    r.uptime_seconds = j.value("uptimeSeconds", 0.0);
+    r.ready_for_shutdown = optional_field(j, "readyForShutdown", false);
+    r.status = optional_field(j, "status", std::string());
+    r.version = optional_field(j, "version", std::string());
+    r.deployment_color = optional_field(j, "deploymentColor", std::string());
+    r.port = optional_field(j, "port", int64_t{0});
+    if (r.port < 0 || r.port > 65535) throw std::invalid_argument("\"port\" is out of range");
+    r.uptime_seconds = optional_field(j, "uptimeSeconds", 0.0);
     return r;
 }
 

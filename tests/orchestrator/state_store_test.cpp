@@ -18,8 +18,9 @@ TEST_CASE("state round-trips through state.json") {
 
     State s;
     s.active = Color::blue;
-    s.instances[Color::blue] = {8080, 4242, 987654, "/r/1/app", "1.0.0", 1700000000.5};
-    s.instances[Color::green] = {8081, 0, 0, "/r/2/app", "1.1.0", 0};
+    s.instances[Color::blue] = {8080,    4242,         987654,        "/r/1/app",
+                                "1.0.0", 1700000000.5, {"--a", "b c"}};
+    s.instances[Color::green] = {8081, 0, 0, "/r/2/app", "1.1.0", 0, {}};
     s.deploy = DeployRecord{Color::green, Color::blue, {}};
     for (Phase p : {Phase::starting, Phase::health_check, Phase::shifting, Phase::removing_old,
                     Phase::draining})
@@ -34,6 +35,8 @@ TEST_CASE("state round-trips through state.json") {
     CHECK(r.instances.at(Color::blue).pid == 4242);
     CHECK(r.instances.at(Color::blue).pid_start_time == 987654);
     CHECK(r.instances.at(Color::blue).release == "/r/1/app");
+    CHECK(r.instances.at(Color::blue).args == std::vector<std::string>{"--a", "b c"});
+    CHECK(r.instances.at(Color::green).args.empty());
     CHECK(r.instances.at(Color::green).version == "1.1.0");
     REQUIRE(r.deploy);
     CHECK(r.deploy->to == Color::green);
@@ -63,7 +66,7 @@ TEST_CASE("a corrupt state file gives a clear error") {
         {R"({"schema":2})", "schema 2"},
         {R"({"schema":1,"active":"purple"})", "blue or green"},
         {R"({"schema":1,"colors":{"red":{"port":1}}})", "color 'red'"},
-        {R"({"schema":1,"colors":{"blue":{"port":"x"}}})", "type_error"},
+        {R"({"schema":1,"colors":{"blue":{"port":"x"}}})", "is not an integer"},
         {R"({"schema":1,"colors":{"blue":{"port":70000}}})", "corrupt"},
         {R"({"schema":1,"deploy":{"to":"green","phases":[{"phase":"warp","at":1}]}})",
          "unknown phase 'warp'"},
