@@ -53,20 +53,6 @@ bool app_blocks(const std::optional<AppReport>& r) {
 
 }  // namespace
 
-std::string drain_progress_line(const GateVerdict& v, int64_t waited) {
-    const GateFigures& f = v.figures;
-    auto app_figure = [](int64_t n) { return n < 0 ? std::string("n/a") : std::to_string(n); };
-    std::ostringstream o;
-    o << "[INFO] Waiting [" << waited / 60 << "m " << waited % 60
-      << "s]... Connections: " << f.connections << ", Requests: " << app_figure(f.requests)
-      << ", Streams: " << app_figure(f.streams) << " (Active: " << f.active << ", Idle: " << f.idle
-      << ", Stuck: " << f.stuck << ")";
-    // The seed's line says everything when the app accounts for the work; otherwise say why.
-    bool app_explains = f.streams > 0 || f.requests > 0;
-    if (v.state == GateState::Wait && !app_explains && !v.reason.empty()) o << " - " << v.reason;
-    return o.str();
-}
-
 std::string describe_sockets(const Snapshot& snap, uint16_t port, const std::string& prefix) {
     std::string out;
     for (const auto& s : snap.sockets)
@@ -139,7 +125,7 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
             return r;
         }
         if (now >= next_progress || r.verdict.reason != last_reason) {
-            std::string line = drain_progress_line(r.verdict, static_cast<int64_t>(r.waited_s));
+            std::string line = drainmon::progress_line(r.verdict, static_cast<int64_t>(r.waited_s));
             if (!r.app_note.empty()) line += " [" + r.app_note + "]";
             log << line << std::endl;
             last_reason = r.verdict.reason;

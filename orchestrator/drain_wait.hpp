@@ -44,11 +44,6 @@ struct DrainResult {
 DrainResult wait_for_drain(drainmon::Backend& backend, const DrainWaitOptions& o, std::ostream& log,
                            const std::function<int()>& interrupted);
 
-// "[INFO] Waiting [2m 15s]... Connections: 3, Requests: 2, Streams: 1 (Active: 1, Idle: 2,
-// Stuck: 0)", then " - <reason>" when the gate waits on something the app does not count
-// (or has no app report). Requests/Streams read "n/a" without an app report.
-std::string drain_progress_line(const drainmon::GateVerdict& v, int64_t waited_seconds);
-
 // The sockets of `port` in the snapshot, one "  cut: <describe_socket>" line each.
 std::string describe_sockets(const drainmon::Snapshot& snap, uint16_t port,
                              const std::string& prefix);

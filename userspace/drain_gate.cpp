@@ -116,12 +116,13 @@ std::string progress_line(const GateVerdict& v, int64_t waited_seconds) {
     const GateFigures& f = v.figures;
     auto app_figure = [](int64_t n) { return n < 0 ? std::string("n/a") : std::to_string(n); };
     std::ostringstream o;
-    o << "[INFO] Waiting [";
-    if (waited_seconds >= 60) o << waited_seconds / 60 << "m ";
-    o << waited_seconds % 60 << "s]... Connections: " << f.connections
-      << ", Requests: " << app_figure(f.requests) << ", Streams: " << app_figure(f.streams)
-      << ", Active: " << f.active << ", Idle: " << f.idle << ", Stuck: " << f.stuck << " ("
-      << v.reason << ")";
+    o << "[INFO] Waiting [" << waited_seconds / 60 << "m " << waited_seconds % 60
+      << "s]... Connections: " << f.connections << ", Requests: " << app_figure(f.requests)
+      << ", Streams: " << app_figure(f.streams) << " (Active: " << f.active << ", Idle: " << f.idle
+      << ", Stuck: " << f.stuck << ")";
+    // The seed's line says everything when the app accounts for the work; otherwise say why.
+    bool app_explains = f.streams > 0 || f.requests > 0;
+    if (v.state == GateState::Wait && !app_explains && !v.reason.empty()) o << " - " << v.reason;
     return o.str();
 }
 

@@ -63,8 +63,8 @@ GateVerdict evaluate_gate(const std::optional<AppReport>& app, const Snapshot& k
 // "127.0.0.1:8080 <- 127.0.0.1:51234 ESTABLISHED active/recent_data": how sockets are listed.
 std::string describe_socket(const SocketSample& s);
 
-// "[INFO] Waiting [2m 15s]... Connections: 3, Requests: 2, Streams: 1, Active: 1, Idle: 1,
-// Stuck: 0 (reason)"
+// "[INFO] Waiting [2m 15s]... Connections: 3, Requests: 2, Streams: 1 (Active: 1, Idle: 2, Stuck:
+// 0)" (issue 5's line), then " - <reason>" when the app's own counts do not explain the wait.
 std::string progress_line(const GateVerdict& v, int64_t waited_seconds);
 
 }  // namespace drainmon

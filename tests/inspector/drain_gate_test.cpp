@@ -174,13 +174,15 @@ TEST_CASE("drain gate: the verdict carries the progress figures") {
     CHECK(v.figures.active == 3);
     CHECK(v.figures.idle == 2);
     CHECK(v.figures.stuck == 1);
-    CHECK(progress_line(v, 135).rfind("[INFO] Waiting [2m 15s]... Connections: 6, Requests: 2, "
-                                      "Streams: 1, Active: 3, Idle: 2, Stuck: 1 (",
-                                      0) == 0);
+    CHECK(progress_line(v, 135) ==
+          "[INFO] Waiting [2m 15s]... Connections: 6, Requests: 2, "
+          "Streams: 1 (Active: 3, Idle: 2, Stuck: 1)");
 
     GateVerdict none = evaluate_gate(std::nullopt, kernel_report({.active = 1}), kPort, {});
     CHECK(none.figures.requests == -1);
     CHECK(progress_line(none, 5).find("Requests: n/a, Streams: n/a") != std::string::npos);
+    // Work the app does not report is explained after the figures.
+    CHECK(progress_line(none, 5).find(") - ") != std::string::npos);
 }
 
 TEST_CASE("drain gate: listed sockets name 4-tuple, state, class and reason") {
