@@ -147,6 +147,7 @@ void Context::start(Color c, const std::filesystem::path& binary,
     rec.pid = ref.pid;
     rec.pid_start_time = ref.start_time;
     rec.release = binary.string();
+    rec.args = args;
     rec.started_at = unix_now();
     state.instances[c] = rec;
     save();

@@ -47,6 +47,8 @@ int run_rollback(const Config& cfg, std::ostream& err) {
         throw Failure(kExitNothingToDo, "no previous release recorded for " + to_string(to) +
                                             ": nothing to roll back to");
     std::filesystem::path binary = it != ctx.state.instances.end() ? it->second.release : "";
+    std::vector<std::string> args =
+        it != ctx.state.instances.end() ? it->second.args : std::vector<std::string>{};
     if (!running && !std::filesystem::exists(binary))
         throw Failure(kExitRelease,
                       "the release of " + to_string(to) + " (" + binary.string() + ") is gone");
@@ -54,7 +56,7 @@ int run_rollback(const Config& cfg, std::ostream& err) {
     check_token_against(ctx, from);
     // A color that is still draining is the one we go back to: it serves again.
     if (ctx.state.draining == to) ctx.state.draining.reset();
-    return switch_to(ctx, SwitchPlan{to, from, binary, {}, true});
+    return switch_to(ctx, SwitchPlan{to, from, binary, args, true});
 }
 
 }  // namespace zdd
