@@ -14,6 +14,7 @@
 #include "doctor.hpp"
 #include "drain_command.hpp"
 #include "exit_codes.hpp"
+#include "instance_runner.hpp"
 #include "interrupts.hpp"
 #include "rollback.hpp"
 #include "status.hpp"
@@ -34,7 +35,8 @@ int run(int argc, char** argv) {
                " > config file (--config) > default.");
     app.require_subcommand(1);
 
-    Config deploy_cfg, status_cfg, rollback_cfg, drain_cfg, doctor_cfg;
+    Config deploy_cfg, status_cfg, rollback_cfg, drain_cfg, doctor_cfg, units_cfg;
+    std::string units_dir = "/etc/systemd/system";
     std::string binary;
     std::vector<std::string> args;
     bool json = false;
@@ -66,12 +68,26 @@ int run(int argc, char** argv) {
         doctor = app.add_subcommand("doctor", "Check the nginx setup and the host for deploys");
         add_options(*doctor, doctor_cfg);
     }
+    CLI::App* units = nullptr;
+    if (!seed_alias) {
+        units = app.add_subcommand(
+            "install-units",
+            "Write <service>-blue.service and <service>-green.service for --runner systemd");
+        add_options(*units, units_cfg);
+        units->add_option("--dir", units_dir, "Where to write the units")->capture_default_str();
+    }
 
     try {
         app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        int rc = app.exit(e);
-        return rc == 0 ? kExitOk : kExitUsage;
+        if (e.get_exit_code() == 0) return app.exit(e);
+        // One line: what is wrong and where to look.
+        std::cerr << "[ERROR] " << e.what() << " (see '" << prog << " --help')" << std::endl;
+        return kExitUsage;
     }
 
     install_interrupt_handlers();
@@ -92,6 +108,21 @@ int run(int argc, char** argv) {
         if (sub == drain) {
             finalize(*drain, drain_cfg);
             return run_drain(drain_cfg, parse_color(drain_color), std::cerr);
+        }
+        if (sub == units) {
+            finalize(*units, units_cfg);
+            UnitSpec spec;
+            spec.service = units_cfg.service;
+            spec.state_dir = units_cfg.state_dir;
+            spec.ports = units_cfg.ports;
+            spec.token_file = units_cfg.token_file;
+            spec.env_file = units_cfg.env_file;
+            spec.workdir = units_cfg.workdir;
+            spec.run_as = units_cfg.run_as;
+            spec.nofile = units_cfg.nofile;
+            for (const auto& path : write_units(spec, units_dir))
+                std::cout << path.string() << "\n";
+            return kExitOk;
         }
         if (sub == doctor) {
             finalize(*doctor, doctor_cfg);
