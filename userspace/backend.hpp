@@ -26,7 +26,7 @@ struct BackendOptions {
 };
 
 class Backend {
-public:
+  public:
     virtual ~Backend() = default;
     Backend() = default;
     Backend(const Backend&) = delete;

@@ -13,19 +13,32 @@ std::string Endpoint::str() const {
 
 const char* state_name(uint32_t state) {
     switch (state) {
-    case ZDD_TCP_ESTABLISHED: return "ESTABLISHED";
-    case ZDD_TCP_SYN_SENT: return "SYN_SENT";
-    case ZDD_TCP_SYN_RECV: return "SYN_RECV";
-    case ZDD_TCP_FIN_WAIT1: return "FIN_WAIT1";
-    case ZDD_TCP_FIN_WAIT2: return "FIN_WAIT2";
-    case ZDD_TCP_TIME_WAIT: return "TIME_WAIT";
-    case ZDD_TCP_CLOSE: return "CLOSE";
-    case ZDD_TCP_CLOSE_WAIT: return "CLOSE_WAIT";
-    case ZDD_TCP_LAST_ACK: return "LAST_ACK";
-    case ZDD_TCP_LISTEN: return "LISTEN";
-    case ZDD_TCP_CLOSING: return "CLOSING";
-    case ZDD_TCP_NEW_SYN_RECV: return "NEW_SYN_RECV";
-    default: return "UNKNOWN";
+        case ZDD_TCP_ESTABLISHED:
+            return "ESTABLISHED";
+        case ZDD_TCP_SYN_SENT:
+            return "SYN_SENT";
+        case ZDD_TCP_SYN_RECV:
+            return "SYN_RECV";
+        case ZDD_TCP_FIN_WAIT1:
+            return "FIN_WAIT1";
+        case ZDD_TCP_FIN_WAIT2:
+            return "FIN_WAIT2";
+        case ZDD_TCP_TIME_WAIT:
+            return "TIME_WAIT";
+        case ZDD_TCP_CLOSE:
+            return "CLOSE";
+        case ZDD_TCP_CLOSE_WAIT:
+            return "CLOSE_WAIT";
+        case ZDD_TCP_LAST_ACK:
+            return "LAST_ACK";
+        case ZDD_TCP_LISTEN:
+            return "LISTEN";
+        case ZDD_TCP_CLOSING:
+            return "CLOSING";
+        case ZDD_TCP_NEW_SYN_RECV:
+            return "NEW_SYN_RECV";
+        default:
+            return "UNKNOWN";
     }
 }
 
@@ -43,10 +56,17 @@ void tally_classes(Snapshot& snap) {
         auto it = by_port.find(s.local.port);
         if (it == by_port.end()) continue;
         switch (s.verdict.cls) {
-        case ZDD_CLASS_ACTIVE: ++it->second->active; break;
-        case ZDD_CLASS_IDLE: ++it->second->idle; break;
-        case ZDD_CLASS_STUCK: ++it->second->stuck; break;
-        default: break;  // closing never blocks and is counted under "closing"
+            case ZDD_CLASS_ACTIVE:
+                ++it->second->active;
+                break;
+            case ZDD_CLASS_IDLE:
+                ++it->second->idle;
+                break;
+            case ZDD_CLASS_STUCK:
+                ++it->second->stuck;
+                break;
+            default:
+                break;  // closing never blocks and is counted under "closing"
         }
     }
 }

@@ -64,6 +64,8 @@ zdd_verdict classify(const zdd_classify_input& in, const zdd_thresholds& t);
 // Fill active/idle/stuck of each port from the sockets of the snapshot.
 void tally_classes(Snapshot& snap);
 
-constexpr zdd_thresholds default_thresholds() { return zdd_thresholds{5000, 1000, 30000}; }
+constexpr zdd_thresholds default_thresholds() {
+    return zdd_thresholds{5000, 1000, 30000};
+}
 
 }  // namespace drainmon

@@ -38,8 +38,12 @@ static std::string env_or(const char* name, const char* dflt) {
     const char* v = std::getenv(name);
     return v ? v : dflt;
 }
-std::string build_dir() { return env_or("ZDD_BUILD_DIR", "."); }
-std::string source_dir() { return env_or("ZDD_SOURCE_DIR", ".."); }
+std::string build_dir() {
+    return env_or("ZDD_BUILD_DIR", ".");
+}
+std::string source_dir() {
+    return env_or("ZDD_SOURCE_DIR", "..");
+}
 
 static socklen_t make_addr(const std::string& ip, uint16_t port, sockaddr_storage& ss) {
     std::memset(&ss, 0, sizeof ss);
@@ -67,7 +71,8 @@ UniqueFd tcp_listen(const std::string& ip, uint16_t port, int backlog, bool reus
     int one = 1;
     ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (reuseport) ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    if (ss.ss_family == AF_INET6) ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (ss.ss_family == AF_INET6)
+        ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0)
         throw std::runtime_error("bind " + ip + ":" + std::to_string(port) + ": " +
                                  std::strerror(errno));
@@ -122,8 +127,8 @@ std::string run_capture(const std::string& cmd, int* status) {
 }
 
 int ss_established(uint16_t port) {
-    std::string out = run_capture("ss -Htn state established '( sport = :" +
-                                  std::to_string(port) + " )' | wc -l");
+    std::string out = run_capture("ss -Htn state established '( sport = :" + std::to_string(port) +
+                                  " )' | wc -l");
     return std::atoi(out.c_str());
 }
 
@@ -195,6 +200,8 @@ int Subprocess::wait(std::chrono::milliseconds timeout) {
     }
 }
 
-bool Subprocess::running() { return wait(std::chrono::milliseconds(0)) < 0; }
+bool Subprocess::running() {
+    return wait(std::chrono::milliseconds(0)) < 0;
+}
 
 }  // namespace zdd_test

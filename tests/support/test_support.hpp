@@ -44,7 +44,7 @@ bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
 
 // A child process killed (SIGKILL) and reaped on destruction unless it already exited.
 class Subprocess {
-public:
+  public:
     Subprocess(const std::vector<std::string>& argv,
                const std::map<std::string, std::string>& extra_env = {},
                const std::string& stdout_path = "", const std::string& stderr_path = "");
@@ -60,7 +60,7 @@ public:
     int wait(std::chrono::milliseconds timeout);
     bool running();
 
-private:
+  private:
     pid_t pid_ = -1;
     int status_ = -1;
 };
