@@ -68,6 +68,10 @@ void add_options(CLI::App& app, Config& c) {
         ->capture_default_str();
     app.add_flag("--strict", c.strict, "Stuck sockets block the drain until the timeout");
     app.add_flag("--idle-ok", c.idle_ok, "Idle sockets never block the drain");
+    app.add_option("--backend", c.backend,
+                   "Connection monitor: auto (BPF, else sock_diag), bpf or sock_diag")
+        ->check(CLI::IsMember({"auto", "bpf", "sock_diag"}))
+        ->capture_default_str();
     app.add_option("--runner", c.runner, "How instances run: exec or systemd")
         ->check(CLI::IsMember({"exec", "systemd"}))
         ->capture_default_str();

@@ -58,6 +58,7 @@ struct Config {
     double app_poll = 1;  // --app-poll: seconds between /health/deployment polls while draining
     bool strict = false;
     bool idle_ok = false;
+    std::string backend = "auto";  // --backend: connection monitor, auto | bpf | sock_diag
 
     std::string runner = "exec";          // exec | systemd
     std::string systemctl = "systemctl";  // --systemctl: the systemctl binary (runner systemd)

@@ -187,14 +187,7 @@ int switch_to(Context& ctx, const SwitchPlan& plan) {
 int run_deploy(const Config& cfg, const std::filesystem::path& binary,
                const std::vector<std::string>& args, std::ostream& err) {
     Context ctx(cfg, err);
-    std::optional<DeployLock> lock;
-    try {
-        lock.emplace(DeployLock::acquire(cfg.state_dir));
-    } catch (const LockBusy& e) {
-        throw Failure(kExitLocked, e.what());
-    } catch (const StateError& e) {
-        throw Failure(kExitState, e.what());
-    }
+    DeployLock lock = acquire_deploy_lock(cfg);
     ctx.load();
     if (ctx.state.draining)
         throw Failure(kExitDrainPending,

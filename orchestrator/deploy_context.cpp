@@ -153,36 +153,48 @@ void Context::start(Color c, const std::filesystem::path& binary,
     save();
 }
 
+DeployLock acquire_deploy_lock(const Config& cfg) {
+    try {
+        return DeployLock::acquire(cfg.state_dir);
+    } catch (const LockBusy& e) {
+        throw Failure(kExitLocked, e.what());
+    } catch (const StateError& e) {
+        throw Failure(kExitState, e.what());
+    }
+}
+
+// The instance is gone: its pid must never be signalled again.
+void Context::forget_pid(Color c) {
+    auto it = state.instances.find(c);
+    if (it != state.instances.end()) {
+        it->second.pid = 0;
+        it->second.pid_start_time = 0;
+    }
+}
+
 std::string Context::stop(Color c, std::chrono::milliseconds term_wait) {
     ProcessRef p = signal_target(c);
-    auto forget = [&] {
-        auto it = state.instances.find(c);
-        if (it != state.instances.end()) {
-            it->second.pid = 0;
-            it->second.pid_start_time = 0;
-        }
-    };
     if ((p.pid <= 0 && cfg.runner != "systemd") || !runner->alive(c, p)) {
-        forget();
+        forget_pid(c);
         return to_string(c) + " was not running";
     }
     const std::string who =
         to_string(c) + (p.pid > 0 ? " (pid " + std::to_string(p.pid) + ")" : "");
     runner->signal(c, p, SIGTERM);
     if (runner->wait_exit(c, p, term_wait)) {
-        forget();
+        forget_pid(c);
         return who + " exited after SIGTERM";
     }
     warn(who + " still runs " + human_duration(term_wait.count() / 1000.0) +
          " after SIGTERM: sending SIGINT");
     runner->signal(c, p, SIGINT);
     if (runner->wait_exit(c, p, 5s)) {
-        forget();
+        forget_pid(c);
         return who + " exited after SIGINT";
     }
     runner->signal(c, p, SIGKILL);
     if (runner->wait_exit(c, p, 5s)) {
-        forget();
+        forget_pid(c);
         return who + " killed (SIGKILL)";
     }
     throw Failure(kExitStopFailed, who + " survived SIGKILL");
@@ -190,27 +202,20 @@ std::string Context::stop(Color c, std::chrono::milliseconds term_wait) {
 
 std::string Context::cut(Color c, std::chrono::milliseconds grace) {
     ProcessRef p = signal_target(c);
-    auto forget = [&] {
-        auto it = state.instances.find(c);
-        if (it != state.instances.end()) {
-            it->second.pid = 0;
-            it->second.pid_start_time = 0;
-        }
-    };
     if ((p.pid <= 0 && cfg.runner != "systemd") || !runner->alive(c, p)) {
-        forget();
+        forget_pid(c);
         return to_string(c) + " had already exited";
     }
     const std::string who =
         to_string(c) + (p.pid > 0 ? " (pid " + std::to_string(p.pid) + ")" : "");
     runner->signal(c, p, SIGINT);
     if (runner->wait_exit(c, p, grace)) {
-        forget();
+        forget_pid(c);
         return who + " exited after SIGINT (streams cancelled)";
     }
     runner->signal(c, p, SIGKILL);
     if (runner->wait_exit(c, p, 5s)) {
-        forget();
+        forget_pid(c);
         return who + " killed (SIGKILL) " + human_duration(grace.count() / 1000.0) +
                " after SIGINT";
     }

@@ -29,6 +29,9 @@ Secret load_token_or_fail(const Config& cfg);
 std::unique_ptr<InstanceRunner> make_runner(const Config& cfg);
 NginxOptions nginx_options(const Config& cfg);
 
+// The deploy lock for cfg's state dir, or a Failure with its exit code (locked, state).
+DeployLock acquire_deploy_lock(const Config& cfg);
+
 class Context {
   public:
     Context(const Config& cfg, std::ostream& err);
@@ -80,6 +83,7 @@ class Context {
     std::string probe(Color want);
 
   private:
+    void forget_pid(Color c);
     ProcessRef signal_target(Color c);
 };
 

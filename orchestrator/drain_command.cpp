@@ -30,7 +30,7 @@ std::unique_ptr<drainmon::Backend> open_monitor(const Config& cfg, const Context
                                    static_cast<uint32_t>(to_ms(cfg.stuck_after).count())};
     std::string note;
     try {
-        auto b = drainmon::make_backend(drainmon::BackendKind::Auto, bo, &note);
+        auto b = drainmon::make_backend(drainmon::parse_backend_kind(cfg.backend), bo, &note);
         if (!note.empty()) ctx.warn("monitor: " + note);
         return b;
     } catch (const std::exception& e) {
@@ -118,14 +118,7 @@ int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor) {
 
 int run_drain(const Config& cfg, std::optional<Color> color, std::ostream& err) {
     Context ctx(cfg, err);
-    std::optional<DeployLock> lock;
-    try {
-        lock.emplace(DeployLock::acquire(cfg.state_dir));
-    } catch (const LockBusy& e) {
-        throw Failure(kExitLocked, e.what());
-    } catch (const StateError& e) {
-        throw Failure(kExitState, e.what());
-    }
+    DeployLock lock = acquire_deploy_lock(cfg);
     ctx.load();
     Color c;
     if (color) {
@@ -157,7 +150,11 @@ int run_drain(const Config& cfg, std::optional<Color> color, std::ostream& err) 
         ctx.warn("cannot read " + cfg.upstream_file + " (" + e.what() + "): rewriting it");
         listed = true;
     }
-    if (listed) {
+    // Killed in step 4, the file may already leave c out while nginx still runs the config
+    // that has it: the file says nothing about what nginx runs, so redo step 4 (idempotent).
+    const bool step4_unconfirmed = ctx.state.deploy && ctx.state.deploy->from == c &&
+                                   ctx.state.deploy->phase() == Phase::removing_old;
+    if (listed || step4_unconfirmed) {
         if (!ctx.state.active)
             throw Failure(kExitNothingToDo, "no active color recorded: cannot take " +
                                                 to_string(c) + " out of the upstream");

@@ -15,23 +15,6 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using namespace drainmon;
 
-// Time until the first socket on `port` may change class on its own (an age reaching
-// idle_after or stuck_after); the slack covers jiffy granularity.
-std::optional<milliseconds> next_class_change(const Snapshot& snap, uint16_t port,
-                                              const zdd_thresholds& t) {
-    constexpr uint32_t kSlackMs = 20;
-    std::optional<uint32_t> best;
-    for (const auto& s : snap.sockets) {
-        if (s.local.port != port || s.verdict.cls == ZDD_CLASS_CLOSING) continue;
-        for (uint32_t age : {s.in.last_send_ms, s.in.last_recv_ms, s.in.last_ack_ms})
-            for (uint32_t threshold : {t.idle_after_ms, t.stuck_after_ms})
-                if (age < threshold)
-                    best = std::min(best.value_or(threshold - age), threshold - age);
-    }
-    if (!best) return std::nullopt;
-    return milliseconds(*best + kSlackMs);
-}
-
 enum class Woke { event, deadline, signal };
 
 // Short slices so a signal is seen within ~100 ms whatever the backend blocks on.

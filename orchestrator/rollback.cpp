@@ -11,14 +11,7 @@ using namespace std::chrono_literals;
 
 int run_rollback(const Config& cfg, std::ostream& err) {
     Context ctx(cfg, err);
-    std::optional<DeployLock> lock;
-    try {
-        lock.emplace(DeployLock::acquire(cfg.state_dir));
-    } catch (const LockBusy& e) {
-        throw Failure(kExitLocked, e.what());
-    } catch (const StateError& e) {
-        throw Failure(kExitState, e.what());
-    }
+    DeployLock lock = acquire_deploy_lock(cfg);
     ctx.load();
     if (!ctx.state.active)
         throw Failure(kExitNothingToDo, "no active color recorded in " +

@@ -125,7 +125,7 @@ json status_json(const Config& cfg, bool live) {
         try {
             drainmon::BackendOptions bo;
             std::string note;
-            auto b = drainmon::make_backend(drainmon::BackendKind::Auto, bo, &note);
+            auto b = drainmon::make_backend(drainmon::parse_backend_kind(cfg.backend), bo, &note);
             auto snap = b->snapshot({ctx.port(c)}, exclude);
             auto v = drainmon::evaluate_gate(app, snap, ctx.port(c),
                                              drainmon::GatePolicy{cfg.idle_ok, cfg.strict});

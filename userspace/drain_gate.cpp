@@ -126,4 +126,19 @@ std::string progress_line(const GateVerdict& v, int64_t waited_seconds) {
     return o.str();
 }
 
+std::optional<std::chrono::milliseconds> next_class_change(const Snapshot& snap, uint16_t port,
+                                                           const zdd_thresholds& t) {
+    constexpr uint32_t kSlackMs = 20;  // the kernel's jiffy granularity (4 ms at HZ=250)
+    std::optional<uint32_t> best;
+    for (const auto& s : snap.sockets) {
+        if (s.local.port != port || s.verdict.cls == ZDD_CLASS_CLOSING) continue;
+        for (uint32_t age : {s.in.last_send_ms, s.in.last_recv_ms, s.in.last_ack_ms})
+            for (uint32_t threshold : {t.idle_after_ms, t.stuck_after_ms})
+                if (age < threshold)
+                    best = std::min(best.value_or(threshold - age), threshold - age);
+    }
+    if (!best) return std::nullopt;
+    return std::chrono::milliseconds(*best + kSlackMs);
+}
+
 }  // namespace drainmon

@@ -2,6 +2,7 @@
 // policy) -> verdict. drain-inspector wait and libzdd's deploy both decide with it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -66,5 +67,11 @@ std::string describe_socket(const SocketSample& s);
 // "[INFO] Waiting [2m 15s]... Connections: 3, Requests: 2, Streams: 1 (Active: 1, Idle: 2, Stuck:
 // 0)" (issue 5's line), then " - <reason>" when the app's own counts do not explain the wait.
 std::string progress_line(const GateVerdict& v, int64_t waited_seconds);
+
+// Time until the first socket on `port` may change class on its own: an age of it reaches
+// idle_after or stuck_after. push_gap compares two ages that grow together, so it never
+// changes by waiting. A waiter re-checks then instead of polling on a fixed slow clock.
+std::optional<std::chrono::milliseconds> next_class_change(const Snapshot& snap, uint16_t port,
+                                                           const zdd_thresholds& t);
 
 }  // namespace drainmon

@@ -24,24 +24,6 @@ milliseconds seconds_ms(double s) {
     return milliseconds(static_cast<int64_t>(s * 1000.0));
 }
 
-// Time until the first socket on `port` may change class on its own: an age of it reaches
-// idle_after or stuck_after. push_gap compares two ages that grow together, so it never
-// changes by waiting. The slack covers the kernel's jiffy granularity (4 ms at HZ=250).
-std::optional<milliseconds> next_class_change(const Snapshot& snap, uint16_t port,
-                                              const zdd_thresholds& t) {
-    constexpr uint32_t kSlackMs = 20;
-    std::optional<uint32_t> best;
-    for (const auto& s : snap.sockets) {
-        if (s.local.port != port || s.verdict.cls == ZDD_CLASS_CLOSING) continue;
-        for (uint32_t age : {s.in.last_send_ms, s.in.last_recv_ms, s.in.last_ack_ms})
-            for (uint32_t threshold : {t.idle_after_ms, t.stuck_after_ms})
-                if (age < threshold)
-                    best = std::min(best.value_or(threshold - age), threshold - age);
-    }
-    if (!best) return std::nullopt;
-    return milliseconds(*best + kSlackMs);
-}
-
 enum class Woke { Event, Deadline, Signal };
 
 // Sleeps until a close event, the deadline or SIGINT/SIGTERM. wait_close runs in short slices

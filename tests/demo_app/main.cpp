@@ -57,6 +57,7 @@ int run(int argc, char** argv) {
     std::string version = "dev";
     std::string color = "none";
     size_t max_connections = 0;
+    double keep_alive_s = 5;
     cli.add_option("--port", options.port, "TCP port to listen on (0: any free port)")
         ->envname("PORT")
         ->check(CLI::Range(0, 65535))
@@ -72,6 +73,11 @@ int run(int argc, char** argv) {
                    "connections served at once, one thread each; beyond it a connection is "
                    "answered 503 at once (default: 4096, or what the open-file limit allows)")
         ->check(CLI::Range(size_t{1}, size_t{1000000}));
+    // Tests of idle keep-alive clients need them to outlive a drain.
+    cli.add_option("--keep-alive-timeout", keep_alive_s,
+                   "seconds an idle keep-alive connection is kept open")
+        ->check(CLI::Range(0.1, 86400.0))
+        ->capture_default_str();
     try {
         cli.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -93,6 +99,7 @@ int run(int argc, char** argv) {
         return kExitUsage;
     }
     options.max_connections = max_connections;
+    options.keep_alive_timeout = std::chrono::milliseconds(static_cast<long>(keep_alive_s * 1000));
     if (const char* token = std::getenv("VIBE_DEPLOYMENT_TOKEN")) options.token = token;
 
     zdd_demo::AppState state({version, color, options.port});
