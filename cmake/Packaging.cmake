@@ -40,7 +40,7 @@ endif()
 # the package reproducible (no timestamp in the gzip header).
 string(TIMESTAMP ZDD_CHANGELOG_DATE "%a, %d %b %Y %H:%M:%S +0000" UTC)
 file(WRITE "${ZDD_PACKAGING_OUT}/changelog.Debian"
-     "zdd (${PROJECT_VERSION}) unstable; urgency=medium\n\n"
+     "zdd (${PROJECT_VERSION}-1) unstable; urgency=medium\n\n"
      "  * Package built from the zdd source tree with CPack.\n\n"
      " -- zdd maintainers <zdd@localhost>  ${ZDD_CHANGELOG_DATE}\n")
 find_program(ZDD_GZIP gzip)
@@ -53,6 +53,8 @@ set(CPACK_GENERATOR "DEB")
 set(CPACK_PACKAGE_NAME "zdd")
 set(CPACK_PACKAGE_VENDOR "zdd")
 set(CPACK_PACKAGE_VERSION "${PROJECT_VERSION}")
+# A Debian revision, as lintian wants for a non-native package.
+set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
 set(CPACK_PACKAGE_CONTACT "zdd maintainers <zdd@localhost>")
 set(CPACK_PACKAGING_INSTALL_PREFIX "/usr")
 set(CPACK_STRIP_FILES ON)

@@ -1,6 +1,7 @@
 #include "drain_command.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 #include "drain_wait.hpp"
 #include "interrupts.hpp"
@@ -19,6 +20,27 @@ std::string plural(int64_t n, const char* word) {
 std::string how_to_finish(Color old) {
     return "nginx and both instances are left as they are; finish with `zdd drain --color " +
            to_string(old) + "` (or `zdd rollback`)";
+}
+
+// The serving color died while `old` drained: `old` still runs, so it takes the traffic back
+// instead of being stopped (stopping it would leave nothing serving).
+int fall_back_to(Context& ctx, Color old, Color dead) {
+    ctx.state.draining.reset();
+    ctx.state.last_error = to_string(dead) + " died while " + to_string(old) +
+                           " was draining; traffic is back on " + to_string(old);
+    ctx.save();
+    ctx.warn(to_string(dead) + " is not running any more: putting " + to_string(old) +
+             " back in the nginx upstream instead of stopping it");
+    ctx.apply(ctx.upstream_for({{old, 100}}));
+    ctx.state.active = old;
+    ctx.save();
+    try {
+        write_status_file(ctx.cfg.status_file, old);
+    } catch (const std::exception& e) {
+        ctx.warn(std::string("cannot write the status file: ") + e.what());
+    }
+    throw Failure(kExitServingDied, ctx.state.last_error + " (see the " + to_string(dead) +
+                                        " log in " + (ctx.store.dir() / "logs").string() + ")");
 }
 
 }  // namespace
@@ -54,6 +76,24 @@ int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor) {
                   (cfg.drain_timeout > 0 ? human_duration(cfg.drain_timeout) : "none") + ", " +
                   monitor->name() + " monitor)");
 
+    // The color that serves now must outlive the drain; checked every half second.
+    const std::optional<Color> serving =
+        ctx.state.active && *ctx.state.active != old ? ctx.state.active : std::nullopt;
+    bool serving_died = false;
+    auto last_check = std::chrono::steady_clock::now();
+    auto stop_asked = [&]() -> int {
+        if (int sig = interrupted()) return sig;
+        const auto now = std::chrono::steady_clock::now();
+        if (serving && now - last_check >= 500ms) {
+            last_check = now;
+            if (!ctx.running(*serving)) {
+                serving_died = true;
+                return -1;  // not a signal: ends the wait, handled below
+            }
+        }
+        return 0;
+    };
+
     DrainResult r;
     if (int sig = interrupted()) {
         r.end = DrainEnd::interrupted;
@@ -69,8 +109,10 @@ int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor) {
         o.thresholds = zdd_thresholds{static_cast<uint32_t>(to_ms(cfg.idle_after).count()),
                                       static_cast<uint32_t>(to_ms(cfg.push_gap).count()),
                                       static_cast<uint32_t>(to_ms(cfg.stuck_after).count())};
-        r = wait_for_drain(*monitor, o, ctx.err, interrupted);
+        r = wait_for_drain(*monitor, o, ctx.err, stop_asked);
     }
+    if (serving && (serving_died || (r.end != DrainEnd::interrupted && !ctx.running(*serving))))
+        return fall_back_to(ctx, old, *serving);
 
     if (r.end == DrainEnd::interrupted) {
         ctx.state.last_error = std::string("interrupted by ") + signal_name(r.signal) +

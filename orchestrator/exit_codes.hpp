@@ -25,6 +25,7 @@ enum ExitCode : int {
     kExitState = 14,        // state file corrupt or unwritable
     kExitNothingToDo = 15,  // rollback/drain has nothing to act on
     kExitStopFailed = 16,   // the old instance would not exit
+    kExitServingDied = 17,  // the new color died during the drain: traffic is back on the old one
 };
 
 // A failure that ends the command: one line for the operator and its exit code.
@@ -51,7 +52,8 @@ inline std::string exit_code_help() {
            " 13  interrupted (SIGINT/SIGTERM/SIGHUP): state kept, finish with `zdd drain`\n"
            " 14  state file corrupt or unwritable\n"
            " 15  nothing to do (no previous color to roll back to, nothing draining)\n"
-           " 16  the old instance would not exit\n";
+           " 16  the old instance would not exit\n"
+           " 17  the new color died while the old one drained: the old one serves again\n";
 }
 
 }  // namespace zdd

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "atomic_file.hpp"
@@ -149,6 +151,29 @@ std::vector<pid_t> Nginx::worker_pids() const {
     return child_pids(master_pid());
 }
 
+namespace {
+
+// An old worker accepts new connections with the old config until it handles the master's
+// QUIT: it then retitles itself "... is shutting down" and closes its listening sockets. Wait
+// for that (bounded), so that once reload() returns no new connection meets the old config.
+void wait_old_workers_quit(const std::vector<pid_t>& old,
+                           std::chrono::steady_clock::time_point deadline) {
+    for (;;) {
+        bool all_quit = true;
+        for (pid_t pid : old) {
+            std::ifstream f("/proc/" + std::to_string(pid) + "/cmdline");
+            std::string title((std::istreambuf_iterator<char>(f)), {});
+            auto st = read_proc_stat(pid);
+            if (!f || !st || st->state == 'Z') continue;  // exited
+            if (title.find("shutting down") == std::string::npos) all_quit = false;
+        }
+        if (all_quit || std::chrono::steady_clock::now() >= deadline) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+}
+
+}  // namespace
+
 void Nginx::reload() const {
     const pid_t master = master_pid();
     const auto before = child_pids(master);
@@ -172,7 +197,10 @@ void Nginx::reload() const {
             throw NginxError(Kind::not_running, "nginx master " + std::to_string(master) +
                                                     " exited during the reload");
         for (pid_t c : child_pids(master))
-            if (!std::binary_search(before.begin(), before.end(), c)) return;
+            if (!std::binary_search(before.begin(), before.end(), c)) {
+                wait_old_workers_quit(before, deadline);
+                return;
+            }
         if (std::chrono::steady_clock::now() >= deadline) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }

@@ -120,8 +120,16 @@ int run(int argc, char** argv) {
             spec.workdir = units_cfg.workdir;
             spec.run_as = units_cfg.run_as;
             spec.nofile = units_cfg.nofile;
-            for (const auto& path : write_units(spec, units_dir))
-                std::cout << path.string() << "\n";
+            std::error_code ec;
+            std::filesystem::create_directories(units_dir, ec);
+            if (ec)
+                throw Failure(kExitUsage, "cannot create --dir " + units_dir + ": " + ec.message());
+            try {
+                for (const auto& path : write_units(spec, units_dir))
+                    std::cout << path.string() << "\n";
+            } catch (const RunnerError& e) {
+                throw Failure(kExitState, std::string("cannot write units: ") + e.what());
+            }
             return kExitOk;
         }
         if (sub == doctor) {

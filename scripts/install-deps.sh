@@ -4,6 +4,7 @@ set -euo pipefail
 
 PKGS=(
   build-essential cmake pkg-config clang llvm clang-format
+  libclang-rt-14-dev  # libFuzzer + ASan/UBSan runtimes for fuzz/ (scripts/fuzz.sh)
   libbpf-dev bpftool libelf-dev zlib1g-dev
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev catch2
   libcurl4-openssl-dev libcpp-httplib-dev libssl-dev

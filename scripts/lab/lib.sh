@@ -159,7 +159,9 @@ lab_job_out() { lab_on "$1" cat "$(lab_run_dir "$1")/$2.out"; }
 lab_job_kill() {  # NODE NAME [SIGNAL]: signals the job's process (by its recorded pid)
     local pid
     pid=$(lab_on "$1" cat "$(lab_run_dir "$1")/$2.pid" 2>/dev/null) || return 0
-    [[ $pid =~ ^[0-9]+$ ]] && lab_on "$1" kill "-${3:-TERM}" "$pid" 2>/dev/null
+    # The job may end between the pid read and the kill (a continued client sees its cut
+    # stream and exits): not an error, and under set -e in the EXIT trap it must not be one.
+    if [[ $pid =~ ^[0-9]+$ ]]; then lab_on "$1" kill "-${3:-TERM}" "$pid" 2>/dev/null || true; fi
     return 0
 }
 # Ends the jobs this scenario started that still run (trap on EXIT): a stopped one is continued
