@@ -11,23 +11,13 @@
 #include "command.hpp"
 #include "token.hpp"
 
+#include "message_text.hpp"
+
 namespace zdd {
 
 namespace {
 
 using Level = DoctorFinding::Level;
-
-std::string join(const std::vector<std::string>& v) {
-    std::string out;
-    for (const auto& s : v) out += (out.empty() ? "" : " ") + s;
-    return out;
-}
-
-std::string seconds_text(double s) {
-    std::ostringstream o;
-    o << s << "s";
-    return o.str();
-}
 
 void print(std::ostream& out, const DoctorFinding& f) {
     out << (f.level == Level::fix ? "[FIX] " : "[NOTE] ");
@@ -89,8 +79,8 @@ int run_doctor(const Config& cfg, std::ostream& out) {
         auto r = run_command(argv, std::chrono::seconds(30), 64u << 20);
         if (!r.ok()) {
             std::string why = first_line(r.err);
-            nginx_error = "`" + join(argv) + "` failed" + (r.timed_out ? " (timed out)" : "") +
-                          (why.empty() ? "" : ": " + why);
+            nginx_error = "`" + join_words(argv) + "` failed" +
+                          (r.timed_out ? " (timed out)" : "") + (why.empty() ? "" : ": " + why);
         } else {
             NginxConf conf = parse_nginx_dump(r.out);
             files = conf.files.size();
@@ -99,7 +89,7 @@ int run_doctor(const Config& cfg, std::ostream& out) {
     } catch (const CommandError& e) {
         nginx_error = std::string("cannot run ") + cfg.nginx_bin + ": " + e.what();
     } catch (const NginxConfError& e) {
-        nginx_error = std::string("cannot read `") + join(argv) + "` output: " + e.what();
+        nginx_error = std::string("cannot read `") + join_words(argv) + "` output: " + e.what();
     }
     auto host = check_host(cfg);
     findings.insert(findings.end(), host.begin(), host.end());

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <sstream>
 
+#include "message_text.hpp"
+
 namespace zdd {
 
 namespace {
@@ -15,32 +17,6 @@ std::string lower(std::string s) {
     std::transform(s.begin(), s.end(), s.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     return s;
-}
-
-std::string printable(const std::string& s) {
-    std::string out;
-    for (unsigned char c : s) {
-        if (c < 0x20 || c == 0x7f) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\x%02x", c);
-            out += buf;
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    return out;
-}
-
-std::string join(const std::vector<std::string>& v) {
-    std::string out;
-    for (const auto& s : v) out += (out.empty() ? "" : " ") + s;
-    return out;
-}
-
-std::string seconds_text(double s) {
-    std::ostringstream o;
-    o << s << "s";
-    return o.str();
 }
 
 std::string ms_text(long long ms) {
@@ -87,8 +63,8 @@ struct Scope {
     std::string describe() const {
         std::string out;
         for (const auto* b : blocks)
-            if (b->name == "location") out = "location " + join(b->args);
-        if (innermost().name == "if") out += " (inside if " + join(innermost().args) + ")";
+            if (b->name == "location") out = "location " + join_words(b->args);
+        if (innermost().name == "if") out += " (inside if " + join_words(innermost().args) + ")";
         return out.empty() ? innermost().name : out;
     }
 };
@@ -159,7 +135,8 @@ struct Checker {
         long long ms = wst->args.size() == 1 ? parse_nginx_time_ms(wst->args[0]) : -1;
         if (ms < 0) {
             add(Level::note, wst->where(),
-                "worker_shutdown_timeout '" + join(wst->args) + "' is not a time zdd can read");
+                "worker_shutdown_timeout '" + join_words(wst->args) +
+                    "' is not a time zdd can read");
             return;
         }
         const std::string v = wst->args[0];
@@ -192,7 +169,8 @@ struct Checker {
         const ConfDirective* buf = s.find("proxy_buffering");
         if (!buf || buf->args.empty() || lower(buf->args[0]) != "off")
             add(Level::fix, buf ? buf->where() : at,
-                L + ": proxy_buffering is " + (buf ? join(buf->args) : "on (nginx's default)") +
+                L + ": proxy_buffering is " +
+                    (buf ? join_words(buf->args) : "on (nginx's default)") +
                     ": nginx may hold event-stream bytes in its buffers instead of passing each "
                     "event on at once; add `proxy_buffering off;` (or have the app send "
                     "`X-Accel-Buffering: no` on its streams)");
@@ -219,7 +197,8 @@ struct Checker {
             long long ms = rt->args.size() == 1 ? parse_nginx_time_ms(rt->args[0]) : -1;
             if (ms < 0)
                 add(Level::note, rt->where(),
-                    L + ": proxy_read_timeout '" + join(rt->args) + "' is not a time zdd can read");
+                    L + ": proxy_read_timeout '" + join_words(rt->args) +
+                        "' is not a time zdd can read");
             else if (static_cast<double>(ms) < min_s * 1000.0)
                 add(Level::fix, rt->where(),
                     L + ": proxy_read_timeout " + ms_text(ms) +
@@ -244,7 +223,8 @@ struct Checker {
         const ConfDirective* ver = s.find("proxy_http_version");
         if (!ver || ver->args.empty() || ver->args[0] != "1.1")
             add(Level::fix, ver ? ver->where() : at,
-                L + ": proxy_http_version is " + (ver ? join(ver->args) : "1.0 (nginx's default)") +
+                L + ": proxy_http_version is " +
+                    (ver ? join_words(ver->args) : "1.0 (nginx's default)") +
                     ": HTTP/1.0 to the app means no upstream keepalive and no WebSocket "
                     "upgrade; add `proxy_http_version 1.1;`");
 

@@ -8,27 +8,12 @@
 #include <cstring>
 
 #include "atomic_file.hpp"
+#include "message_text.hpp"
 
 namespace zdd {
 
-static std::string one_line(const std::string& s) {
-    std::string out;
-    for (unsigned char c : s) {
-        if (c == '\n') {
-            out += "\\n";
-        } else if (c < 0x20 || c == 0x7f) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\x%02x", c);
-            out += buf;
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    return out;
-}
-
 UpstreamParseError::UpstreamParseError(const std::string& what)
-    : std::runtime_error(one_line(what)) {}
+    : std::runtime_error(printable(what)) {}
 
 namespace {
 
