@@ -84,39 +84,6 @@ uint32_t round_up_pow2_pages(uint32_t bytes) {
     return n;
 }
 
-// IPv4-mapped IPv6 (a dual-stack listener's IPv4 peers) is shown as IPv4, as operators read it.
-Endpoint make_endpoint(uint16_t family, const uint8_t addr[16], uint16_t port) {
-    Endpoint e;
-    e.port = port;
-    char buf[INET6_ADDRSTRLEN] = {};
-    if (family == AF_INET6) {
-        in6_addr a;
-        std::memcpy(&a, addr, sizeof a);
-        if (IN6_IS_ADDR_V4MAPPED(&a)) {
-            e.family = AF_INET;
-            ::inet_ntop(AF_INET, &a.s6_addr[12], buf, sizeof buf);
-        } else {
-            e.family = AF_INET6;
-            ::inet_ntop(AF_INET6, &a, buf, sizeof buf);
-        }
-    } else {
-        e.family = AF_INET;
-        ::inet_ntop(AF_INET, addr, buf, sizeof buf);
-    }
-    e.ip = buf;
-    return e;
-}
-
-// The textual form make_endpoint() gives, so "::ffff:1.2.3.4" or "0:0::1" still match.
-Endpoint canonical(const Endpoint& in) {
-    uint8_t addr[16] = {};
-    if (in.family == AF_INET6 && ::inet_pton(AF_INET6, in.ip.c_str(), addr) == 1)
-        return make_endpoint(AF_INET6, addr, in.port);
-    if (in.family == AF_INET && ::inet_pton(AF_INET, in.ip.c_str(), addr) == 1)
-        return make_endpoint(AF_INET, addr, in.port);
-    return in;
-}
-
 std::string tuple_key(const Endpoint& local, const Endpoint& remote) {
     return local.str() + "|" + remote.str();
 }

@@ -34,40 +34,6 @@ bool is_open(uint32_t st) {
     return st == ZDD_TCP_ESTABLISHED || st == ZDD_TCP_CLOSE_WAIT;
 }
 
-// IPv4-mapped IPv6 (a dual-stack listener's IPv4 peers) is shown as IPv4, as operators read it.
-Endpoint make_endpoint(int family, const __be32 addr[4], __be16 port) {
-    Endpoint e;
-    e.port = ntohs(port);
-    char buf[INET6_ADDRSTRLEN] = {};
-    if (family == AF_INET6) {
-        in6_addr a;
-        std::memcpy(&a, addr, sizeof a);
-        if (IN6_IS_ADDR_V4MAPPED(&a)) {
-            e.family = AF_INET;
-            inet_ntop(AF_INET, &a.s6_addr[12], buf, sizeof buf);
-        } else {
-            e.family = AF_INET6;
-            inet_ntop(AF_INET6, &a, buf, sizeof buf);
-        }
-    } else {
-        e.family = AF_INET;
-        inet_ntop(AF_INET, &addr[0], buf, sizeof buf);
-    }
-    e.ip = buf;
-    return e;
-}
-
-// The same textual form make_endpoint() gives, so callers may write "::ffff:1.2.3.4" or
-// "0:0::1" and still match.
-Endpoint canonical(const Endpoint& in) {
-    __be32 addr[4] = {};
-    if (in.family == AF_INET6 && inet_pton(AF_INET6, in.ip.c_str(), addr) == 1)
-        return make_endpoint(AF_INET6, addr, htons(in.port));
-    if (in.family == AF_INET && inet_pton(AF_INET, in.ip.c_str(), addr) == 1)
-        return make_endpoint(AF_INET, addr, htons(in.port));
-    return in;
-}
-
 std::string tuple_key(const SocketSample& s) {
     return s.local.str() + "|" + s.remote.str();
 }
@@ -157,8 +123,8 @@ std::vector<SocketSample> SockDiagBackend::dump_family(int family, uint16_t port
                     std::memcpy(&ti, RTA_DATA(a), std::min<size_t>(RTA_PAYLOAD(a), sizeof ti));
             }
             SocketSample s;
-            s.local = make_endpoint(r->idiag_family, r->id.idiag_src, r->id.idiag_sport);
-            s.remote = make_endpoint(r->idiag_family, r->id.idiag_dst, r->id.idiag_dport);
+            s.local = make_endpoint(r->idiag_family, r->id.idiag_src, ntohs(r->id.idiag_sport));
+            s.remote = make_endpoint(r->idiag_family, r->id.idiag_dst, ntohs(r->id.idiag_dport));
             s.in = input_from(*r, ti);
             out.push_back(std::move(s));
         }

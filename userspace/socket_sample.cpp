@@ -1,7 +1,10 @@
 #include "socket_sample.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <cstring>
 #include <map>
 
 namespace drainmon {
@@ -9,6 +12,37 @@ namespace drainmon {
 std::string Endpoint::str() const {
     if (family == AF_INET6) return "[" + ip + "]:" + std::to_string(port);
     return ip + ":" + std::to_string(port);
+}
+
+Endpoint make_endpoint(int family, const void* addr, uint16_t port) {
+    Endpoint e;
+    e.port = port;
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (family == AF_INET6) {
+        in6_addr a;
+        std::memcpy(&a, addr, sizeof a);
+        if (IN6_IS_ADDR_V4MAPPED(&a)) {
+            e.family = AF_INET;
+            ::inet_ntop(AF_INET, &a.s6_addr[12], buf, sizeof buf);
+        } else {
+            e.family = AF_INET6;
+            ::inet_ntop(AF_INET6, &a, buf, sizeof buf);
+        }
+    } else {
+        e.family = AF_INET;
+        ::inet_ntop(AF_INET, addr, buf, sizeof buf);
+    }
+    e.ip = buf;
+    return e;
+}
+
+Endpoint canonical(const Endpoint& in) {
+    uint8_t addr[16] = {};
+    if (in.family == AF_INET6 && ::inet_pton(AF_INET6, in.ip.c_str(), addr) == 1)
+        return make_endpoint(AF_INET6, addr, in.port);
+    if (in.family == AF_INET && ::inet_pton(AF_INET, in.ip.c_str(), addr) == 1)
+        return make_endpoint(AF_INET, addr, in.port);
+    return in;
 }
 
 const char* state_name(uint32_t state) {

@@ -24,6 +24,13 @@ struct Endpoint {
     bool operator==(const Endpoint&) const = default;
 };
 
+// From a raw address (4 bytes for AF_INET, 16 for AF_INET6, network order) and a host-order
+// port. IPv4-mapped IPv6 (a dual-stack listener's IPv4 peers) is shown as IPv4, as operators
+// read it.
+Endpoint make_endpoint(int family, const void* addr, uint16_t port);
+// The textual form make_endpoint() gives, so "::ffff:1.2.3.4" or "0:0::1" still match.
+Endpoint canonical(const Endpoint& e);
+
 struct SocketSample {
     Endpoint local;
     Endpoint remote;
