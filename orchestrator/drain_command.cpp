@@ -8,6 +8,12 @@
 
 namespace zdd {
 
+using drainmon::describe_sockets;
+using drainmon::DrainEnd;
+using drainmon::DrainResult;
+using drainmon::DrainWaitOptions;
+using drainmon::wait_for_drain;
+
 using namespace std::chrono_literals;
 
 namespace {

@@ -7,26 +7,24 @@
 
 #include "app_report.hpp"
 
-namespace zdd {
+namespace drainmon {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-using namespace drainmon;
 
-enum class Woke { event, deadline, signal };
-
-// Short slices so a signal is seen within ~100 ms whatever the backend blocks on.
-Woke sleep_until(Backend& backend, const std::function<int()>& interrupted,
-                 Clock::time_point deadline) {
+// Until a close event (0), the deadline (0) or a stop request (its non-zero value). Short
+// slices so a stop is seen within ~100 ms whatever the backend blocks on.
+int sleep_until(Backend& backend, const std::function<int()>& interrupted,
+                Clock::time_point deadline) {
     for (;;) {
-        if (interrupted()) return Woke::signal;
+        if (int v = interrupted()) return v;
         auto now = Clock::now();
-        if (now >= deadline) return Woke::deadline;
+        if (now >= deadline) return 0;
         auto slice = std::min<milliseconds>(std::chrono::ceil<milliseconds>(deadline - now),
                                             milliseconds(100));
-        if (backend.wait_close(slice)) return Woke::event;
+        if (backend.wait_close(slice)) return 0;
     }
 }
 
@@ -48,7 +46,10 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
     std::unique_ptr<AppReportClient> app;
     if (!o.token.empty())
         app = std::make_unique<AppReportClient>(
-            "http://" + o.host + ":" + std::to_string(o.port) + "/health/deployment", o.token);
+            o.health_url.empty()
+                ? "http://" + o.host + ":" + std::to_string(o.port) + "/health/deployment"
+                : o.health_url,
+            o.token, o.app_timeout);
     backend.watch(o.port);
 
     // Our own poll connections, left out of the kernel's report. Their client ends sit in
@@ -82,6 +83,12 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
                 r.app_note = p.outcome == AppOutcome::Unauthorized
                                  ? "the app refused the token (401)"
                                  : "no app report: " + p.reason;
+                if (p.outcome == AppOutcome::Unauthorized && o.unauthorized_ends) {
+                    r.end = DrainEnd::unauthorized;
+                    r.app_note = p.reason;
+                    r.waited_s = waited();
+                    return r;
+                }
             }
             polled = true;
             next_poll = now + o.app_poll;
@@ -119,13 +126,13 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
         if (app) wake = std::min(wake, next_poll);
         if (auto change = next_class_change(r.snapshot, o.port, o.thresholds))
             wake = std::min(wake, now + *change);
-        if (sleep_until(backend, interrupted, wake) == Woke::signal) {
+        if (int v = sleep_until(backend, interrupted, wake)) {
             r.end = DrainEnd::interrupted;
-            r.signal = interrupted();
+            r.signal = v;
             r.waited_s = waited();
             return r;
         }
     }
 }
 
-}  // namespace zdd
+}  // namespace drainmon
