@@ -96,6 +96,15 @@ void recv_exact(int fd, size_t n) {
 
 const std::string kRequest = "GET /stream HTTP/1.1\r\nHost: t\r\n\r\n";
 const std::string kAnswer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+// One exchange as HTTP keepalive makes it: a request, answered at once.
+void request_answered(const TcpPair& p) {
+    send_all(p.client.get(), kRequest);
+    recv_exact(p.server.get(), kRequest.size());
+    send_all(p.server.get(), kAnswer);
+    recv_exact(p.client.get(), kAnswer.size());
+}
+
 const std::string kEvent = "data: tick\n\n";
 
 // A client whose receive buffer is tiny, so a server that writes fills its window fast.
@@ -158,10 +167,7 @@ TEST_CASE("idle keepalive: a request answered at once, then silence") {
     Fixture f(kind);
     auto p = f.pair();
     uint16_t C = local_port(p.client.get());
-    send_all(p.client.get(), kRequest);
-    recv_exact(p.server.get(), kRequest.size());
-    send_all(p.server.get(), kAnswer);
-    recv_exact(p.client.get(), kAnswer.size());
+    request_answered(p);
 
     auto s = server_end(*f.b, f.P, C);
     CHECK_CLASS(s, ZDD_CLASS_ACTIVE, ZDD_REASON_RECENT_DATA);
@@ -178,10 +184,7 @@ TEST_CASE("active stream: the server sends an event every 200 ms") {
     Fixture f(kind);
     auto p = f.pair();
     uint16_t C = local_port(p.client.get());
-    send_all(p.client.get(), kRequest);
-    recv_exact(p.server.get(), kRequest.size());
-    send_all(p.server.get(), kAnswer);
-    recv_exact(p.client.get(), kAnswer.size());
+    request_answered(p);
 
     int checked = 0;
     for (int i = 0; i < 12; ++i) {  // 2.4 s of events
@@ -203,10 +206,7 @@ TEST_CASE("quiet stream: an answer, then an event every ~5x push_gap") {
     Fixture f(kind);
     auto p = f.pair();
     uint16_t C = local_port(p.client.get());
-    send_all(p.client.get(), kRequest);
-    recv_exact(p.server.get(), kRequest.size());
-    send_all(p.server.get(), kAnswer);
-    recv_exact(p.client.get(), kAnswer.size());
+    request_answered(p);
 
     // Before the first event it looks like a keepalive: only the app knows better.
     std::this_thread::sleep_for(850ms);
