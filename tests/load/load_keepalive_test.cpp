@@ -1,9 +1,11 @@
 // Issue 6, load with keepalive clients: nginx's own reload closes idle client keepalive
 // connections, which races with a client's next request, so plain `nginx -s reload`s under wrk
 // show read errors with no zdd at all. zdd deploys under the same load must be no worse than
-// the same plain reloads: a deploy reloads nginx twice (steps 3 and 4, a probe apart), so the
-// baseline reloads in such pairs, as many pairs as deploys. Both figures are printed.
+// the same plain reloads (within the counts' own noise): a deploy reloads nginx twice (steps 3 and
+// 4, a probe apart), so the baseline reloads in such pairs, as many pairs as deploys. Both figures
+// are printed.
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <thread>
 #include <iostream>
 
@@ -74,5 +76,12 @@ TEST_CASE("load: zdd deploys under keepalive wrk are no worse than plain reloads
               << " errors (" << deploys.read_errors << " read, " << deploys.non_2xx
               << " non-2xx)\n";
     CHECK(deploys.non_2xx == 0);
-    CHECK(deploys.errors() <= plain.errors());
+    // Both error counts are nginx closing idle keepalives at its reloads: random counts of
+    // the same process, so equal reload counts give each side the higher count about half the
+    // time. "No worse" is therefore: zdd's excess stays within three standard deviations of the
+    // difference of two such counts (sqrt of their sum), not a coin flip on raw counts.
+    const double excess = static_cast<double>(deploys.errors()) - plain.errors();
+    const double noise = 3.0 * std::sqrt(static_cast<double>(deploys.errors() + plain.errors()));
+    INFO("zdd excess " << excess << " errors, allowed noise " << noise);
+    CHECK(excess <= noise);
 }
