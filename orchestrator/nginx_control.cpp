@@ -5,8 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
-#include <fstream>
-#include <iterator>
+#include <optional>
 #include <thread>
 
 #include "atomic_file.hpp"
@@ -161,11 +160,17 @@ void wait_old_workers_quit(const std::vector<pid_t>& old,
     for (;;) {
         bool all_quit = true;
         for (pid_t pid : old) {
-            std::ifstream f("/proc/" + std::to_string(pid) + "/cmdline");
-            std::string title((std::istreambuf_iterator<char>(f)), {});
+            // A worker may exit while we read its cmdline (read() fails with ESRCH): that is
+            // as good as quit, so read with the fd-based reader and treat any error so.
+            std::optional<std::string> title;
+            try {
+                title = read_file_if_exists("/proc/" + std::to_string(pid) + "/cmdline");
+            } catch (const FileError&) {
+                continue;
+            }
             auto st = read_proc_stat(pid);
-            if (!f || !st || st->state == 'Z') continue;  // exited
-            if (title.find("shutting down") == std::string::npos) all_quit = false;
+            if (!title || !st || st->state == 'Z') continue;  // exited
+            if (title->find("shutting down") == std::string::npos) all_quit = false;
         }
         if (all_quit || std::chrono::steady_clock::now() >= deadline) return;
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
