@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "app_report.hpp"
+#include "gate/app_report.hpp"
 #include "fuzz_check.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -9,7 +9,7 @@
 #include <cstdio>
 #include <string>
 
-#include "config.hpp"
+#include "core/config.hpp"
 #include "fuzz_check.hpp"
 
 namespace {

@@ -6,8 +6,8 @@
 #include <string>
 
 #include "fuzz_check.hpp"
-#include "nginx_conf_checks.hpp"
-#include "nginx_conf_scan.hpp"
+#include "nginx/nginx_conf_checks.hpp"
+#include "nginx/nginx_conf_scan.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string text(reinterpret_cast<const char*>(data), size);

@@ -119,7 +119,7 @@ if ((!SKIP_BUILD)); then
     ((build_rc == 0)) || die "the build failed (cmake --build $BUILD_DIR, exit $build_rc)"
 fi
 ZDD=$BUILD_DIR/orchestrator/zdd
-APP=$BUILD_DIR/tests/demo_app/zdd-demo-app
+APP=$BUILD_DIR/examples/demo-app/zdd-demo-app
 INSPECTOR=$BUILD_DIR/userspace/drain-inspector
 for b in "$ZDD" "$APP" "$INSPECTOR"; do [[ -x $b ]] || die "$b was not built"; done
 for c in nginx curl ss; do command -v "$c" >/dev/null || die "$c not found (scripts/install-deps.sh)"; done

@@ -14,7 +14,7 @@ BENCH_ROOT=$(cd "$BENCH_DIR/../.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$BENCH_ROOT/build}
 DRAIN_INSPECTOR=${DRAIN_INSPECTOR:-$BUILD_DIR/userspace/drain-inspector}
 ZDD_BIN=${ZDD_BIN:-$BUILD_DIR/orchestrator/zdd}
-DEMO_APP=${DEMO_APP:-$BUILD_DIR/tests/demo_app/zdd-demo-app}
+DEMO_APP=${DEMO_APP:-$BUILD_DIR/examples/demo-app/zdd-demo-app}
 
 bench_die() {
     echo "bench: $*" >&2
@@ -97,7 +97,7 @@ bench_require_exe() {
 # The C++ helpers: from the tree's build, or built on their own into BUILD_DIR/bench-helpers.
 bench_helpers() {
     local dir
-    for dir in "$BUILD_DIR/scripts/bench" "$BUILD_DIR/bench-helpers"; do
+    for dir in "$BUILD_DIR/tools/bench" "$BUILD_DIR/bench-helpers"; do
         if [[ -x $dir/zdd-bench-close-probe && -x $dir/zdd-bench-conn-farm &&
             -x $dir/zdd-bench-exec-stats ]]; then
             BENCH_BIN=$dir
@@ -106,7 +106,7 @@ bench_helpers() {
     done
     BENCH_BIN=$BUILD_DIR/bench-helpers
     bench_log "building the benchmark helpers into $BENCH_BIN"
-    cmake -S "$BENCH_DIR" -B "$BENCH_BIN" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake -S "$BENCH_ROOT/tools/bench" -B "$BENCH_BIN" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
     cmake --build "$BENCH_BIN" -j"$(nproc)" >/dev/null
 }
 

@@ -87,7 +87,7 @@ lab_parse() {
         [[ $(id -u) -eq 0 ]] || lab_die "netns mode needs root (ip netns, nginx on port 80)"
         [[ -f $LAB_DIR/lab.env ]] || lab_die "$LAB_DIR/lab.env missing: run scripts/lab/netns.sh up first"
         : "${ZDD_BIN:=$LAB_BUILD_DIR/orchestrator/zdd}"
-        : "${APP_BIN:=$LAB_BUILD_DIR/tests/demo_app/zdd-demo-app}"
+        : "${APP_BIN:=$LAB_BUILD_DIR/examples/demo-app/zdd-demo-app}"
         : "${INSPECTOR_BIN:=$LAB_BUILD_DIR/userspace/drain-inspector}"
         ;;
     vagrant)

@@ -15,7 +15,7 @@
 namespace zdd_demo_test {
 
 std::string demo_app_binary() {
-    return zdd_test::build_dir() + "/tests/demo_app/zdd-demo-app";
+    return zdd_test::build_dir() + "/examples/demo-app/zdd-demo-app";
 }
 std::string sse_load_binary() {
     return zdd_test::build_dir() + "/tests/demo_app/zdd-demo-sse-load";

@@ -16,7 +16,7 @@
 
 namespace zdd_demo_test {
 
-std::string demo_app_binary();                   // $ZDD_BUILD_DIR/tests/demo_app/zdd-demo-app
+std::string demo_app_binary();                   // $ZDD_BUILD_DIR/examples/demo-app/zdd-demo-app
 std::string sse_load_binary();                   // the load client next to it
 std::string temp_path(const std::string& stem);  // a fresh file name under $TMPDIR
 

@@ -9,7 +9,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "backend.hpp"
+#include "monitor/backend.hpp"
 #include "test_support.hpp"
 
 using drainmon::BackendKind;

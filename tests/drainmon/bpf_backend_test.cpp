@@ -1,6 +1,6 @@
 // The BPF backend on real loopback sockets: exact counts against the kernel's own `ss`,
 // seeding, namespaces, bounds, close events, bpf_stats proof and cleanup.
-#include "bpf_backend.hpp"
+#include "monitor/bpf_backend.hpp"
 
 #include <fcntl.h>
 #include <linux/capability.h>

@@ -12,7 +12,7 @@
 #include <catch2/catch.hpp>
 
 #include "classify_test.skel.h"
-#include "socket_sample.hpp"
+#include "monitor/socket_sample.hpp"
 #include "test_support.hpp"
 
 extern "C" {

@@ -1,6 +1,6 @@
 // The sock_diag backend on real loopback sockets: what it counts, what it samples, and that
 // wait_close() wakes on a close. Needs no root: sock_diag dumps this namespace's sockets.
-#include "sock_diag_backend.hpp"
+#include "monitor/sock_diag_backend.hpp"
 
 #include <sys/socket.h>
 #include <unistd.h>

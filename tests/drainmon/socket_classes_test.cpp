@@ -13,7 +13,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "backend.hpp"
+#include "monitor/backend.hpp"
 #include "tcp_pair.hpp"
 #include "test_support.hpp"
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "socket_sample.hpp"
+#include "monitor/socket_sample.hpp"
 #include "test_support.hpp"
 
 namespace zdd_test {

@@ -5,7 +5,7 @@
 
 #include "demo_app_process.hpp"
 #include "e2e_host.hpp"
-#include "port_owner.hpp"
+#include "runner/port_owner.hpp"
 #include "sse_check.hpp"
 
 using namespace std::chrono_literals;

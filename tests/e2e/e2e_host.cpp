@@ -7,10 +7,10 @@
 #include <fstream>
 #include <thread>
 
-#include "command.hpp"
-#include "nginx_control.hpp"
-#include "port_owner.hpp"
-#include "proc.hpp"
+#include "runner/command.hpp"
+#include "nginx/nginx_control.hpp"
+#include "runner/port_owner.hpp"
+#include "runner/proc.hpp"
 
 namespace zdd_e2e {
 
@@ -71,7 +71,7 @@ std::string E2eHost::zdd_binary() const {
     return zdd_test::build_dir() + "/orchestrator/zdd";
 }
 std::string E2eHost::demo_app_binary() const {
-    return zdd_test::build_dir() + "/tests/demo_app/zdd-demo-app";
+    return zdd_test::build_dir() + "/examples/demo-app/zdd-demo-app";
 }
 
 std::vector<std::string> E2eHost::host_flags() const {

@@ -40,7 +40,7 @@ class E2eHost {
     zdd_test::NginxFixture& nginx() { return *nginx_; }
 
     std::string zdd_binary() const;       // $ZDD_BUILD_DIR/orchestrator/zdd
-    std::string demo_app_binary() const;  // $ZDD_BUILD_DIR/tests/demo_app/zdd-demo-app
+    std::string demo_app_binary() const;  // $ZDD_BUILD_DIR/examples/demo-app/zdd-demo-app
     // The flags that point zdd at this host (state dir, status file, upstream, nginx, ports,
     // token file, probe URL).
     std::vector<std::string> host_flags() const;

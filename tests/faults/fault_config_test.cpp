@@ -7,7 +7,7 @@
 #include <regex>
 
 #include "fault_support.hpp"
-#include "nginx_control.hpp"
+#include "nginx/nginx_control.hpp"
 #include "nginx_tuning.hpp"
 #include "scoped_mount.hpp"
 

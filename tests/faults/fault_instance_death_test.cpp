@@ -10,7 +10,7 @@
 #include "demo_app_process.hpp"
 #include "fault_support.hpp"
 #include "nginx_tuning.hpp"
-#include "port_owner.hpp"
+#include "runner/port_owner.hpp"
 
 using namespace std::chrono_literals;
 using zdd_e2e::E2eHost;

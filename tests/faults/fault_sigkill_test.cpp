@@ -14,7 +14,7 @@
 #include "demo_app_process.hpp"
 #include "fault_support.hpp"
 #include "nginx_tuning.hpp"
-#include "port_owner.hpp"
+#include "runner/port_owner.hpp"
 #include "sse_check.hpp"
 
 using namespace std::chrono_literals;

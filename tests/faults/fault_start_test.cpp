@@ -5,7 +5,7 @@
 #include <thread>
 
 #include "fault_support.hpp"
-#include "port_owner.hpp"
+#include "runner/port_owner.hpp"
 
 using namespace std::chrono_literals;
 using zdd_e2e::E2eHost;

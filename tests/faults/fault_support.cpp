@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "nginx_tuning.hpp"
-#include "port_owner.hpp"
+#include "runner/port_owner.hpp"
 
 namespace zdd_fault {
 

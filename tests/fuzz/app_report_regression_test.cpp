@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "app_report.hpp"
+#include "gate/app_report.hpp"
 
 namespace {
 

@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 #include <string>
 
-#include "nginx_upstream.hpp"
+#include "nginx/nginx_upstream.hpp"
 
 namespace {
 

@@ -5,7 +5,7 @@
 #include <catch2/catch.hpp>
 #include <string>
 
-#include "state_store.hpp"
+#include "state/state_store.hpp"
 
 namespace {
 

@@ -9,7 +9,7 @@
 #include <set>
 #include <thread>
 
-#include "app_report.hpp"
+#include "gate/app_report.hpp"
 #include "temp_dir.hpp"
 #include "test_support.hpp"
 

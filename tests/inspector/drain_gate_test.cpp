@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "drain_gate.hpp"
+#include "gate/drain_gate.hpp"
 
 using namespace drainmon;
 

@@ -8,7 +8,7 @@
 #include <sstream>
 #include <thread>
 
-#include "prometheus_text.hpp"
+#include "render/prometheus_text.hpp"
 #include "snapshot_fixture.hpp"
 #include "temp_dir.hpp"
 #include "test_support.hpp"

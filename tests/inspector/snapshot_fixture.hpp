@@ -3,7 +3,7 @@
 
 #include <sys/socket.h>
 
-#include "socket_sample.hpp"
+#include "monitor/socket_sample.hpp"
 
 namespace zdd_test {
 

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "snapshot_fixture.hpp"
-#include "snapshot_json.hpp"
+#include "render/snapshot_json.hpp"
 
 using namespace drainmon;
 

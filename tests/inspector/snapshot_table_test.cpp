@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "snapshot_fixture.hpp"
-#include "snapshot_table.hpp"
+#include "render/snapshot_table.hpp"
 
 using namespace drainmon;
 

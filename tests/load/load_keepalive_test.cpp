@@ -10,7 +10,7 @@
 #include <iostream>
 
 #include "e2e_host.hpp"
-#include "nginx_control.hpp"
+#include "nginx/nginx_control.hpp"
 #include "nginx_tuning.hpp"
 #include "wrk_load.hpp"
 

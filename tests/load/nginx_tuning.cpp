@@ -3,8 +3,8 @@
 #include <catch2/catch.hpp>
 #include <regex>
 
-#include "command.hpp"
-#include "nginx_control.hpp"
+#include "runner/command.hpp"
+#include "nginx/nginx_control.hpp"
 
 namespace zdd_load {
 

@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "command.hpp"
+#include "runner/command.hpp"
 
 namespace zdd_load {
 

@@ -2,7 +2,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "atomic_file.hpp"
+#include "state/atomic_file.hpp"
 #include "temp_dir.hpp"
 
 using namespace zdd;

@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "command.hpp"
+#include "runner/command.hpp"
 
 using namespace zdd;
 

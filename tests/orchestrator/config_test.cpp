@@ -2,7 +2,7 @@
 #include <catch2/catch.hpp>
 #include <map>
 
-#include "config.hpp"
+#include "core/config.hpp"
 #include "temp_dir.hpp"
 
 using namespace zdd;

@@ -1,6 +1,6 @@
 // zdd doctor on real `nginx -T` output: temp configs in a temp prefix (no server runs for -T),
 // one case per finding, a clean config with none, and the host checks (BPF, token file).
-#include "doctor.hpp"
+#include "flow/doctor.hpp"
 
 #include <linux/capability.h>
 #include <sys/syscall.h>
@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "temp_dir.hpp"
-#include "token.hpp"
+#include "state/token.hpp"
 #include "test_support.hpp"
 
 using namespace zdd;

@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "env_file.hpp"
+#include "state/env_file.hpp"
 #include "temp_dir.hpp"
 
 using namespace zdd;

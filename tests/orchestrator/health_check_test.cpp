@@ -5,7 +5,7 @@
 #include <functional>
 #include <thread>
 
-#include "health_check.hpp"
+#include "runner/health_check.hpp"
 #include "test_support.hpp"
 
 using namespace zdd;

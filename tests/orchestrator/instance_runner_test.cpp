@@ -7,9 +7,9 @@
 #include <catch2/catch.hpp>
 #include <cstdlib>
 
-#include "instance_runner.hpp"
-#include "proc.hpp"
-#include "state_store.hpp"
+#include "runner/instance_runner.hpp"
+#include "runner/proc.hpp"
+#include "state/state_store.hpp"
 #include "temp_dir.hpp"
 #include "test_support.hpp"
 

@@ -1,6 +1,6 @@
 // The nginx -T reader: nginx's lexer rules, dump splitting, include expansion, time syntax.
 // Pure text in, tree out; doctor_test runs it on real `nginx -T` output.
-#include "nginx_conf_scan.hpp"
+#include "nginx/nginx_conf_scan.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 #include <thread>
 
-#include "nginx_control.hpp"
+#include "nginx/nginx_control.hpp"
 #include "nginx_fixture.hpp"
 #include "test_support.hpp"
 

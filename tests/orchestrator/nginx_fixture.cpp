@@ -6,8 +6,8 @@
 #include <chrono>
 #include <thread>
 
-#include "command.hpp"
-#include "proc.hpp"
+#include "runner/command.hpp"
+#include "runner/proc.hpp"
 #include "test_support.hpp"
 
 namespace zdd_test {

@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <string>
 
-#include "nginx_control.hpp"
+#include "nginx/nginx_control.hpp"
 #include "temp_dir.hpp"
 
 namespace zdd_test {

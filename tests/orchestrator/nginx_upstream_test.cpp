@@ -1,8 +1,8 @@
 #include <catch2/catch.hpp>
 #include <random>
 
-#include "atomic_file.hpp"
-#include "nginx_upstream.hpp"
+#include "state/atomic_file.hpp"
+#include "nginx/nginx_upstream.hpp"
 #include "temp_dir.hpp"
 
 using namespace zdd;

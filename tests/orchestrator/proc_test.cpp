@@ -3,7 +3,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "proc.hpp"
+#include "runner/proc.hpp"
 #include "test_support.hpp"
 
 using namespace zdd;

@@ -3,8 +3,8 @@
 #include <catch2/catch.hpp>
 #include <thread>
 
-#include "command.hpp"
-#include "release_store.hpp"
+#include "runner/command.hpp"
+#include "state/release_store.hpp"
 #include "temp_dir.hpp"
 
 using namespace zdd;

@@ -4,7 +4,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "state_store.hpp"
+#include "state/state_store.hpp"
 #include "temp_dir.hpp"
 
 using namespace zdd;

@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "temp_dir.hpp"
-#include "token.hpp"
+#include "state/token.hpp"
 
 using namespace zdd;
 

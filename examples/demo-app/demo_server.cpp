@@ -1,0 +1,211 @@
+#include "demo_server.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <optional>
+#include <variant>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "auth.hpp"
+#include "connection_pool.hpp"
+#include "connection_stream.hpp"
+#include "query_params.hpp"
+#include "sse_stream.hpp"
+#include "common/unique_fd.hpp"
+
+namespace zdd_demo {
+
+namespace {
+
+std::optional<std::string> param(const httplib::Request& req, const char* name) {
+    if (!req.has_param(name)) return std::nullopt;
+    return req.get_param_value(name);
+}
+
+void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
+    res.status = status;
+    res.set_content(body.dump() + "\n", "application/json");
+}
+
+void bad_request(httplib::Response& res, const std::string& reason) {
+    res.status = 400;
+    res.set_content(reason + "\n", "text/plain");
+}
+
+}  // namespace
+
+DemoServer::DemoServer(AppState& state, ServerOptions options)
+    : state_(state), options_(std::move(options)) {
+    const size_t max = options_.max_connections;
+    new_task_queue = [max] { return new ConnectionPool(max); };
+    // Only for the Keep-Alive header httplib writes; our connection loop enforces both.
+    set_keep_alive_max_count(options_.keep_alive_max_requests);
+    set_keep_alive_timeout(
+        std::chrono::duration_cast<std::chrono::seconds>(options_.keep_alive_timeout).count());
+    add_routes();
+}
+
+int DemoServer::bind() {
+    int port = options_.port;
+    if (port == 0) {
+        port = bind_to_any_port(options_.host);
+    } else if (!bind_to_port(options_.host, port)) {
+        port = -1;
+    }
+    // httplib listens with a tiny backlog; thousands of clients connecting at once need room.
+    if (port > 0) ::listen(svr_sock_, SOMAXCONN);
+    return port;
+}
+
+bool DemoServer::serve() {
+    listen_after_bind();
+    // httplib has closed the listener by now: a later close_listener() must not touch its fd.
+    return listener_closed_.exchange(true);
+}
+
+void DemoServer::close_listener() {
+    // Once only: after the accept loop fails it closes the fd, whose number may be reused.
+    if (listener_closed_.exchange(true)) return;
+    // shutdown() on a listening socket stops it listening and wakes the blocked accept(),
+    // which ends httplib's accept loop. stop() would also end every chunked stream.
+    ::shutdown(svr_sock_, SHUT_RDWR);
+}
+
+void DemoServer::add_routes() {
+    Get("/", [this](const httplib::Request&, httplib::Response& res) {
+        auto in_flight = state_.track_request();
+        const auto& id = state_.identity();
+        send_json(res, 200,
+                  {{"service", "zdd-demo-app"},
+                   {"version", id.version},
+                   {"color", id.color},
+                   {"port", id.port}});
+    });
+
+    Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+        send_json(res, 200, {{"status", "ok"}, {"version", state_.identity().version}});
+    });
+
+    Get("/health/deployment", [this](const httplib::Request& req, httplib::Response& res) {
+        switch (check_bearer(req.get_header_value("Authorization"), options_.token)) {
+            case AuthResult::not_configured:
+                send_json(res, 503,
+                          {{"error", "Service Unavailable"},
+                           {"reason", "no deployment token configured (VIBE_DEPLOYMENT_TOKEN)"}});
+                return;
+            case AuthResult::unauthorized:
+                res.set_header("WWW-Authenticate", "Bearer");
+                send_json(res, 401, {{"error", "unauthorized"}});
+                return;
+            case AuthResult::allowed:
+                break;
+        }
+        const auto& id = state_.identity();
+        send_json(res, 200,
+                  {{"status", phase_name(state_.phase())},
+                   {"version", id.version},
+                   {"activeStreams", state_.active_streams()},
+                   {"activeRequests", state_.active_requests()},
+                   {"deploymentColor", id.color},
+                   {"port", id.port},
+                   {"uptimeSeconds", state_.uptime_seconds()},
+                   {"readyForShutdown", state_.ready_for_shutdown()}});
+    });
+
+    Get("/stream/test", [this](const httplib::Request& req, httplib::Response& res) {
+        auto plan = parse_stream_plan(param(req, "duration"), param(req, "interval_ms"));
+        if (auto* err = std::get_if<std::string>(&plan)) return bad_request(res, *err);
+        auto stream = std::make_shared<SseStream>(state_, std::get<StreamPlan>(plan));
+        res.set_header("Cache-Control", "no-cache");
+        res.set_header("X-Accel-Buffering", "no");  // nginx passes each event on at once
+        res.set_chunked_content_provider(
+            "text/event-stream",
+            [stream](size_t, httplib::DataSink& sink) { return stream->next(sink); });
+    });
+
+    Get("/work", [this](const httplib::Request& req, httplib::Response& res) {
+        auto ms = parse_bounded("ms", param(req, "ms"), 0, kMaxWorkMs, std::nullopt);
+        if (auto* err = std::get_if<std::string>(&ms)) return bad_request(res, *err);
+        auto in_flight = state_.track_request();
+        const long wanted = std::get<long>(ms);
+        const auto start = std::chrono::steady_clock::now();
+        if (!state_.sleep_until(start + std::chrono::milliseconds(wanted))) {
+            send_json(res, 503, {{"error", "cancelled"}, {"requestedMs", wanted}});
+            return;
+        }
+        const auto& id = state_.identity();
+        send_json(res, 200, {{"workedMs", wanted}, {"version", id.version}, {"color", id.color}});
+    });
+
+    set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+        if (res.status == 404 && res.body.empty())
+            res.set_content("not found: " + req.path + "\n", "text/plain");
+    });
+}
+
+bool DemoServer::process_and_close_socket(int sock) {
+    drainmon::UniqueFd fd(sock);
+    if (ConnectionPool::refusing()) {
+        refuse(fd.get());
+        return false;
+    }
+    ConnectionStream strm(fd.get(), options_.read_timeout, options_.write_timeout);
+    bool ok = true;
+    for (size_t served = 0; served < options_.keep_alive_max_requests; ++served) {
+        if (!await_request(fd.get(), served == 0)) break;
+        const bool last =
+            served + 1 == options_.keep_alive_max_requests || state_.phase() != Phase::serving;
+        bool closed_by_client = false;
+        ok = process_request(strm, last, closed_by_client, nullptr);
+        if (!ok || closed_by_client || last) break;
+    }
+    ::shutdown(fd.get(), SHUT_RDWR);
+    return ok;
+}
+
+bool DemoServer::await_request(int fd, bool first) {
+    // A new connection's first request is always awaited (its client already got in); an idle
+    // keep-alive connection leaves as soon as the app drains or cancels, unless its next
+    // request is already there.
+    const auto timeout = first ? options_.read_timeout : options_.keep_alive_timeout;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    pollfd p[2] = {{fd, POLLIN, 0}, {state_.stop_fd(), POLLIN, 0}};
+    nfds_t n = 2;
+    while (true) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        int r = ::poll(p, n, static_cast<int>(std::max<long>(0, left.count())));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return false;
+        if (p[0].revents) return true;
+        if (!first || state_.cancelled()) return false;
+        n = 1;  // draining: keep waiting for this first request only
+    }
+}
+
+void DemoServer::refuse(int fd) {
+    const size_t n = refused_.fetch_add(1) + 1;
+    if (n == 1 || n % 100 == 0)
+        spdlog::warn("at capacity ({} connections): refused connection #{} with 503",
+                     options_.max_connections, n);
+    static const std::string body = "at capacity\n";
+    static const std::string answer =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n" + body;
+    // Never blocks: this runs on the accepting thread.
+    (void)!::send(fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    ::shutdown(fd, SHUT_WR);
+    // Consume what the client already sent, so the close does not become a reset that could
+    // destroy our answer before the client reads it.
+    char buf[4096];
+    while (::recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0) {
+    }
+}
+
+}  // namespace zdd_demo

@@ -1,0 +1,229 @@
+#include "flow/deploy.hpp"
+
+#include <set>
+
+#include "gate/app_report.hpp"
+#include "flow/drain_command.hpp"
+#include "runner/health_check.hpp"
+#include "flow/interrupts.hpp"
+#include "runner/port_owner.hpp"
+
+namespace zdd {
+
+using namespace std::chrono_literals;
+
+namespace {
+
+void fail_if_interrupted(const char* when) {
+    if (int sig = interrupted())
+        throw Failure(kExitInterrupted,
+                      std::string("interrupted by ") + signal_name(sig) + " " + when);
+}
+
+// No state yet: a host run by the original script is adopted when its status file names a
+// color whose port is listening.
+void adopt_or_first(Context& ctx) {
+    std::optional<Color> c;
+    try {
+        c = read_status_file(ctx.cfg.status_file);
+    } catch (const StateError& e) {
+        ctx.warn(std::string(e.what()) + ": ignored");
+    }
+    if (!c || !port_listening(ctx.port(*c))) return;
+    InstanceRecord rec;
+    rec.port = ctx.port(*c);
+    if (auto pid = listener_pid(rec.port))
+        if (auto ref = process_ref(*pid)) {
+            rec.pid = ref->pid;
+            rec.pid_start_time = ref->start_time;
+        }
+    auto h = probe_health(ctx.cfg.host, rec.port, "", 2s);
+    rec.version = h.version;
+    ctx.state.active = *c;
+    ctx.state.instances[*c] = rec;
+    ctx.info("adopting the running " + to_string(*c) + " on port " + std::to_string(rec.port) +
+             (rec.pid ? " (pid " + std::to_string(rec.pid) + ")" : "") + " from " +
+             ctx.cfg.status_file);
+}
+
+}  // namespace
+
+void check_token_against(Context& ctx, Color c) {
+    drainmon::AppReportClient client(ctx.deployment_url(c), ctx.token.reveal());
+    auto p = client.poll();
+    if (p.outcome == drainmon::AppOutcome::Unauthorized)
+        throw Failure(kExitToken, to_string(c) + " refused the deployment token (401) at " +
+                                      ctx.deployment_url(c) + ": check " + ctx.cfg.token_file +
+                                      " or VIBE_DEPLOYMENT_TOKEN");
+    if (p.outcome == drainmon::AppOutcome::NoReport)
+        ctx.warn(to_string(c) + " gave no deployment report (" + p.reason +
+                 "): its drain will rely on the kernel alone");
+}
+
+int switch_to(Context& ctx, const SwitchPlan& plan) {
+    const Config& cfg = ctx.cfg;
+    const Color to = plan.to;
+    const std::string new_name = to_string(to) + " on port " + std::to_string(ctx.port(to));
+    ctx.state.deploy = DeployRecord{to, plan.from, {}};
+    ctx.state.last_error.clear();
+
+    bool started = false;        // we started `to`: stop it if we fail before traffic moves
+    bool traffic_moved = false;  // nginx sends `to` traffic
+    try {
+        // Step 1.
+        if (plan.reuse_running && ctx.running(to)) {
+            ctx.enter(Phase::starting, "Step 1: " + to_string(to) + " still runs (pid " +
+                                           std::to_string(ctx.process(to).pid) + "): reusing it");
+        } else {
+            if (ctx.running(to) && ctx.process(to).pid > 0) {
+                // Left by an interrupted deploy that never took traffic.
+                ctx.info("stopping a leftover " + to_string(to) +
+                         " instance: " + ctx.stop(to, 10s));
+            }
+            ctx.enter(Phase::starting,
+                      "Step 1: starting " + new_name + " from " + plan.binary.string());
+            ctx.start(to, plan.binary, plan.args);
+            started = true;
+        }
+        fail_if_interrupted("while starting the new instance");
+
+        // Step 2.
+        ctx.enter(Phase::health_check, "Step 2: health check of " + new_name + " (timeout " +
+                                           human_duration(cfg.health_timeout) + ")");
+        HealthOptions ho;
+        ho.host = cfg.host;
+        ho.port = ctx.port(to);
+        ho.expect_version = cfg.expect_version;
+        ho.timeout = to_ms(cfg.health_timeout);
+        ProcessRef ref = ctx.process(to);
+        ho.still_running = [&] {
+            return !interrupted() && (ref.pid <= 0 || ctx.runner->alive(to, ref));
+        };
+        HealthResult h = wait_healthy(ho);
+        fail_if_interrupted("during the health check");
+        if (!h.ok) {
+            const std::string log = (ctx.store.dir() / "logs" / (to_string(to) + ".log")).string();
+            if (h.process_exited)
+                throw Failure(kExitStart,
+                              to_string(to) + " exited during its health check (see " + log + ")");
+            throw Failure(kExitHealth,
+                          to_string(to) + ": " + h.last_failure + " (see " + log + ")");
+        }
+        ctx.state.instances[to].version = h.version;
+        ctx.save();
+        ctx.info(to_string(to) + " is healthy" +
+                 (h.version.empty() ? "" : " (version " + h.version + ")"));
+
+        // The monitor watches the old port before any traffic moves, so every connection the
+        // old instance still gets is counted from here on.
+        std::unique_ptr<drainmon::Backend> monitor;
+        if (plan.from) {
+            monitor = open_monitor(cfg, ctx);
+            monitor->watch(ctx.port(*plan.from));
+        }
+        fail_if_interrupted("before traffic moved");
+
+        // Step 3.
+        if (plan.from) {
+            ctx.enter(Phase::shifting, "Step 3: nginx: " + to_string(to) + " weight=100, " +
+                                           to_string(*plan.from) + " weight=1");
+            ctx.apply(ctx.upstream_for({{to, 100}, {*plan.from, 1}}));
+        } else {
+            ctx.enter(Phase::shifting, "Step 3: nginx: " + to_string(to) + " alone (first deploy)");
+            ctx.apply(ctx.upstream_for({{to, 100}}));
+        }
+        if (std::string bad = ctx.probe(to); !bad.empty()) {
+            // The reload took but nginx does not reach the new color: put the old file back.
+            ctx.upstream.restore();
+            try {
+                ctx.nginx.test();
+                ctx.nginx.reload();
+            } catch (const std::exception& e) {
+                bad += "; reloading the restored upstream failed too: " + std::string(e.what());
+            }
+            throw Failure(kExitProbe, bad + " (restored " + cfg.upstream_file + ")");
+        }
+        traffic_moved = true;
+        ctx.state.active = to;
+        ctx.save();
+        try {
+            write_status_file(cfg.status_file, to);
+        } catch (const std::exception& e) {
+            ctx.warn(std::string("cannot write the status file: ") + e.what());
+        }
+        ctx.info("nginx sends new connections to " + to_string(to) +
+                 (cfg.probe_url.empty() ? "" : " (probe confirmed)"));
+        if (!plan.from) {
+            ctx.enter(Phase::done, "Done: " + new_name + " serves alone (first deploy)");
+            return kExitOk;
+        }
+
+        // Step 4.
+        ctx.enter(Phase::removing_old,
+                  "Step 4: nginx: removing " + to_string(*plan.from) + " from the upstream");
+        ctx.apply(ctx.upstream_for({{to, 100}}));
+
+        // Steps 5 and 6.
+        return drain_and_stop(ctx, *plan.from, monitor.get());
+    } catch (const Failure& f) {
+        ctx.state.last_error = f.what();
+        if (started && !traffic_moved) {
+            try {
+                ctx.info("stopping " + to_string(to) + ": " + ctx.stop(to, 5s));
+            } catch (const std::exception& e) {
+                ctx.warn(std::string("cannot stop ") + to_string(to) + ": " + e.what());
+            }
+        }
+        if (traffic_moved && f.code == kExitInterrupted)
+            ctx.state.last_error += "; finish with `zdd drain`";
+        try {
+            ctx.save();
+        } catch (const std::exception&) {
+        }
+        throw;
+    }
+}
+
+int run_deploy(const Config& cfg, const std::filesystem::path& binary,
+               const std::vector<std::string>& args, std::ostream& err) {
+    Context ctx(cfg, err);
+    DeployLock lock = acquire_deploy_lock(cfg);
+    ctx.load();
+    if (ctx.state.draining)
+        throw Failure(kExitDrainPending,
+                      to_string(*ctx.state.draining) +
+                          " is still draining from an interrupted deploy: run `zdd drain` to "
+                          "finish it or `zdd rollback`, then deploy again");
+    ctx.token = load_token_or_fail(cfg);
+    if (!ctx.state.active) adopt_or_first(ctx);
+
+    std::optional<Color> from = ctx.state.active;
+    const Color to = from ? other(*from) : Color::blue;
+    if (from) check_token_against(ctx, *from);
+
+    Release rel;
+    try {
+        rel = ctx.releases.add(binary);
+    } catch (const ReleaseError& e) {
+        throw Failure(kExitRelease, e.what());
+    }
+    ctx.info("release " + rel.id + " <- " + binary.string());
+    ctx.releases.link_color(to, rel.binary);
+
+    int code = switch_to(ctx, SwitchPlan{to, from, rel.binary, args, false});
+
+    // Keep the releases the colors run; prune the rest beyond --keep-releases.
+    std::set<std::filesystem::path> protect;
+    for (const auto& [c, rec] : ctx.state.instances)
+        if (!rec.release.empty()) protect.insert(rec.release);
+    try {
+        for (const auto& d :
+             ctx.releases.prune(static_cast<std::size_t>(cfg.keep_releases), protect))
+            ctx.info("pruned release " + d.filename().string());
+    } catch (const std::exception& e) {
+        ctx.warn(std::string("pruning releases: ") + e.what());
+    }
+    return code;
+}
+
+}  // namespace zdd

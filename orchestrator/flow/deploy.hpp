@@ -1,0 +1,39 @@
+// `zdd deploy BINARY [-- ARGS...]`: the six steps of DESIGN.md "Deploy flow". One progress
+// line per step on stderr; every step recorded in state.json with its time.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "core/color.hpp"
+#include "core/config.hpp"
+#include "flow/deploy_context.hpp"
+
+namespace zdd {
+
+// Moving traffic to `to`: steps 1-6 with an optional start (deploy starts a new release;
+// rollback reuses a running instance or restarts the recorded release).
+struct SwitchPlan {
+    Color to = Color::blue;
+    std::optional<Color> from;      // the color serving now; none on a first deploy
+    std::filesystem::path binary;   // what to start `to` from
+    std::vector<std::string> args;  // its arguments
+    bool reuse_running = false;     // keep `to` if it already runs (rollback)
+};
+
+// Runs the plan on a loaded, locked context whose token is set. Returns an exit code
+// (kExitOk, kExitDrainCut, kExitInterrupted); throws Failure for the failures, after undoing
+// what it started before traffic moved.
+int switch_to(Context& ctx, const SwitchPlan& plan);
+
+// Asks `c`'s /health/deployment with the token before any traffic moves: a 401 throws
+// Failure(kExitToken); no answer is a warning (the drain then relies on the kernel alone).
+void check_token_against(Context& ctx, Color c);
+
+int run_deploy(const Config& cfg, const std::filesystem::path& binary,
+               const std::vector<std::string>& args, std::ostream& err);
+
+}  // namespace zdd

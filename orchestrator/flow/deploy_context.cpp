@@ -1,0 +1,267 @@
+#include "flow/deploy_context.hpp"
+
+#include <signal.h>
+
+#include <cmath>
+#include <iostream>
+#include <thread>
+
+#include "gate/app_report.hpp"
+#include "state/env_file.hpp"
+#include "runner/port_owner.hpp"
+
+namespace zdd {
+
+using namespace std::chrono_literals;
+
+Secret load_token_or_fail(const Config& cfg) {
+    try {
+        return load_token(cfg.token_file).token;
+    } catch (const TokenError& e) {
+        throw Failure(kExitToken, e.what());
+    }
+}
+
+std::unique_ptr<InstanceRunner> make_runner(const Config& cfg) {
+    if (cfg.runner == "systemd") return std::make_unique<SystemdRunner>(cfg.systemctl, cfg.service);
+    return std::make_unique<ExecRunner>();
+}
+
+NginxOptions nginx_options(const Config& cfg) {
+    NginxOptions o;
+    o.bin = cfg.nginx_bin;
+    o.conf = cfg.nginx_conf;
+    o.prefix = cfg.nginx_prefix;
+    o.pid_file = cfg.nginx_pid_file;
+    return o;
+}
+
+std::string human_duration(double seconds) {
+    auto s = static_cast<int64_t>(std::floor(std::max(0.0, seconds)));
+    std::string out;
+    if (s >= 86400) out += std::to_string(s / 86400) + "d ";
+    if (s >= 3600) out += std::to_string(s / 3600 % 24) + "h ";
+    out += std::to_string(s / 60 % 60) + "m " + std::to_string(s % 60) + "s";
+    return out;
+}
+
+Context::Context(const Config& c, std::ostream& e)
+    : cfg(c),
+      err(e),
+      store(c.state_dir),
+      releases(c.state_dir),
+      upstream(c.upstream_file),
+      nginx(nginx_options(c)),
+      runner(make_runner(c)) {}
+
+std::string Context::deployment_url(Color c) const {
+    const bool v6 = cfg.host.find(':') != std::string::npos;
+    return "http://" + (v6 ? "[" + cfg.host + "]" : cfg.host) + ":" + std::to_string(port(c)) +
+           "/health/deployment";
+}
+
+void Context::info(const std::string& msg) const {
+    err << "[INFO] " << msg << std::endl;
+}
+void Context::warn(const std::string& msg) const {
+    err << "[WARN] " << msg << std::endl;
+}
+
+void Context::load() {
+    try {
+        state = store.load();
+    } catch (const StateError& e) {
+        throw Failure(kExitState, e.what());
+    }
+}
+
+void Context::save() {
+    try {
+        store.save(state);
+    } catch (const std::exception& e) {
+        throw Failure(kExitState, std::string("cannot write state: ") + e.what());
+    }
+}
+
+void Context::enter(Phase p, const std::string& line) {
+    state.enter_phase(p);
+    save();
+    info(line);
+}
+
+ProcessRef Context::process(Color c) const {
+    auto it = state.instances.find(c);
+    if (it == state.instances.end()) return {};
+    return ProcessRef{it->second.pid, it->second.pid_start_time};
+}
+
+bool Context::running(Color c) {
+    ProcessRef p = process(c);
+    if (p.pid > 0) return runner->alive(c, p);
+    if (cfg.runner == "systemd") return runner->alive(c, p);
+    return port_listening(port(c));
+}
+
+ProcessRef Context::signal_target(Color c) {
+    ProcessRef p = process(c);
+    if (p.pid > 0 || cfg.runner == "systemd") return p;
+    // Adopted from the original script: no pid recorded, find the port's owner.
+    if (auto pid = listener_pid(port(c)))
+        if (auto ref = process_ref(*pid)) return *ref;
+    return p;
+}
+
+void Context::start(Color c, const std::filesystem::path& binary,
+                    const std::vector<std::string>& args) {
+    const uint16_t p = port(c);
+    if (port_listening(p))
+        throw Failure(kExitStart, "port " + std::to_string(p) + " (" + to_string(c) +
+                                      ") is busy: something already listens there");
+    LaunchSpec spec;
+    spec.binary = binary;
+    spec.args = args;
+    spec.color = c;
+    spec.port = p;
+    spec.token = token;
+    if (!cfg.env_file.empty()) {
+        try {
+            spec.extra_env = read_env_file(cfg.env_file);
+        } catch (const std::exception& e) {
+            throw Failure(kExitUsage, std::string("--env-file: ") + e.what());
+        }
+    }
+    spec.workdir = cfg.workdir;
+    spec.run_as = cfg.run_as;
+    spec.nofile = cfg.nofile;
+    spec.log_file = store.dir() / "logs" / (to_string(c) + ".log");
+    spec.log_max_bytes = cfg.log_max_bytes;
+    if (cfg.runner == "systemd") releases.link_color(c, binary);
+    ProcessRef ref;
+    try {
+        ref = runner->start(spec);
+    } catch (const RunnerError& e) {
+        throw Failure(kExitStart, std::string("cannot start ") + to_string(c) + ": " + e.what());
+    }
+    InstanceRecord rec;
+    rec.port = p;
+    rec.pid = ref.pid;
+    rec.pid_start_time = ref.start_time;
+    rec.release = binary.string();
+    rec.args = args;
+    rec.started_at = unix_now();
+    state.instances[c] = rec;
+    save();
+}
+
+DeployLock acquire_deploy_lock(const Config& cfg) {
+    try {
+        return DeployLock::acquire(cfg.state_dir);
+    } catch (const LockBusy& e) {
+        throw Failure(kExitLocked, e.what());
+    } catch (const StateError& e) {
+        throw Failure(kExitState, e.what());
+    }
+}
+
+// The instance is gone: its pid must never be signalled again.
+void Context::forget_pid(Color c) {
+    auto it = state.instances.find(c);
+    if (it != state.instances.end()) {
+        it->second.pid = 0;
+        it->second.pid_start_time = 0;
+    }
+}
+
+std::string Context::stop(Color c, std::chrono::milliseconds term_wait) {
+    ProcessRef p = signal_target(c);
+    if ((p.pid <= 0 && cfg.runner != "systemd") || !runner->alive(c, p)) {
+        forget_pid(c);
+        return to_string(c) + " was not running";
+    }
+    const std::string who =
+        to_string(c) + (p.pid > 0 ? " (pid " + std::to_string(p.pid) + ")" : "");
+    runner->signal(c, p, SIGTERM);
+    if (runner->wait_exit(c, p, term_wait)) {
+        forget_pid(c);
+        return who + " exited after SIGTERM";
+    }
+    warn(who + " still runs " + human_duration(term_wait.count() / 1000.0) +
+         " after SIGTERM: sending SIGINT");
+    runner->signal(c, p, SIGINT);
+    if (runner->wait_exit(c, p, 5s)) {
+        forget_pid(c);
+        return who + " exited after SIGINT";
+    }
+    runner->signal(c, p, SIGKILL);
+    if (runner->wait_exit(c, p, 5s)) {
+        forget_pid(c);
+        return who + " killed (SIGKILL)";
+    }
+    throw Failure(kExitStopFailed, who + " survived SIGKILL");
+}
+
+std::string Context::cut(Color c, std::chrono::milliseconds grace) {
+    ProcessRef p = signal_target(c);
+    if ((p.pid <= 0 && cfg.runner != "systemd") || !runner->alive(c, p)) {
+        forget_pid(c);
+        return to_string(c) + " had already exited";
+    }
+    const std::string who =
+        to_string(c) + (p.pid > 0 ? " (pid " + std::to_string(p.pid) + ")" : "");
+    runner->signal(c, p, SIGINT);
+    if (runner->wait_exit(c, p, grace)) {
+        forget_pid(c);
+        return who + " exited after SIGINT (streams cancelled)";
+    }
+    runner->signal(c, p, SIGKILL);
+    if (runner->wait_exit(c, p, 5s)) {
+        forget_pid(c);
+        return who + " killed (SIGKILL) " + human_duration(grace.count() / 1000.0) +
+               " after SIGINT";
+    }
+    throw Failure(kExitStopFailed, who + " survived SIGKILL");
+}
+
+Upstream Context::upstream_for(const std::vector<std::pair<Color, int>>& servers) const {
+    Upstream u;
+    u.name = cfg.upstream_name;
+    u.keepalive = cfg.upstream_keepalive;
+    for (auto [c, w] : servers) u.servers.push_back(UpstreamServer{cfg.host, port(c), w, {}});
+    return u;
+}
+
+void Context::apply(const Upstream& u) {
+    try {
+        apply_upstream(nginx, upstream, u);
+    } catch (const NginxError& e) {
+        const bool test = e.kind == NginxError::Kind::test_failed;
+        throw Failure(test ? kExitNginxTest : kExitNginxReload,
+                      std::string(test ? "nginx -t failed: " : "nginx reload failed: ") + e.what() +
+                          " (restored " + upstream.path().string() + ")");
+    } catch (const std::exception& e) {
+        throw Failure(kExitNginxReload,
+                      "cannot update " + upstream.path().string() + ": " + e.what());
+    }
+}
+
+std::string Context::probe(Color want) {
+    if (cfg.probe_url.empty()) return "";
+    drainmon::AppReportClient client(cfg.probe_url, token.reveal());
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    std::string seen;
+    for (;;) {
+        auto p = client.poll();
+        if (p.outcome == drainmon::AppOutcome::Report) {
+            if (p.report.deployment_color == to_string(want)) return "";
+            seen = "answered by " + p.report.deployment_color;
+        } else {
+            seen = p.reason;
+        }
+        if (std::chrono::steady_clock::now() >= deadline)
+            return "probe " + cfg.probe_url + " never answered with " + to_string(want) +
+                   " within 10s (last: " + seen + ")";
+        std::this_thread::sleep_for(200ms);
+    }
+}
+
+}  // namespace zdd

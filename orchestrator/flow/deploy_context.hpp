@@ -1,0 +1,93 @@
+// What every zdd command that changes the host shares: the configuration, the state and its
+// store, nginx and the upstream file, the instance runner, the token, the progress lines on
+// stderr, and the steps deploy, rollback and drain have in common (start a color, stop it,
+// point nginx at a set of colors and confirm it).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/color.hpp"
+#include "core/config.hpp"
+#include "core/exit_codes.hpp"
+#include "runner/instance_runner.hpp"
+#include "nginx/nginx_control.hpp"
+#include "nginx/nginx_upstream.hpp"
+#include "state/release_store.hpp"
+#include "state/state_store.hpp"
+#include "state/token.hpp"
+
+namespace zdd {
+
+// The token for /health/deployment and the instances. Throws Failure(kExitToken).
+Secret load_token_or_fail(const Config& cfg);
+std::unique_ptr<InstanceRunner> make_runner(const Config& cfg);
+NginxOptions nginx_options(const Config& cfg);
+
+// The deploy lock for cfg's state dir, or a Failure with its exit code (locked, state).
+DeployLock acquire_deploy_lock(const Config& cfg);
+
+class Context {
+  public:
+    Context(const Config& cfg, std::ostream& err);
+
+    const Config& cfg;
+    std::ostream& err;
+    StateStore store;
+    ReleaseStore releases;
+    UpstreamFile upstream;
+    Nginx nginx;
+    std::unique_ptr<InstanceRunner> runner;
+    State state;
+    Secret token;
+
+    uint16_t port(Color c) const { return port_of(c, cfg.ports); }
+    std::string deployment_url(Color c) const;  // http://HOST:PORT/health/deployment
+
+    void info(const std::string& msg) const;  // "[INFO] msg" on stderr
+    void warn(const std::string& msg) const;
+    // Loads state.json; Failure(kExitState) when corrupt.
+    void load();
+    // Writes state.json; Failure(kExitState) when it cannot.
+    void save();
+    // Records the phase with its time, saves, and prints the step's line.
+    void enter(Phase p, const std::string& line);
+
+    // The recorded instance of c as a process (pid 0 when unknown).
+    ProcessRef process(Color c) const;
+    // True when c's instance runs: its recorded process (or, with no pid recorded, something
+    // listening on its port).
+    bool running(Color c);
+
+    // Starts c from `binary` on its port, records it (pid, start time, release). Throws
+    // Failure(kExitStart) when the port is busy or the start fails.
+    void start(Color c, const std::filesystem::path& binary, const std::vector<std::string>& args);
+    // SIGTERM (streams finish), then SIGINT and SIGKILL if it will not exit within the bounds.
+    // Returns a one-line account; Failure(kExitStopFailed) if it survives SIGKILL.
+    std::string stop(Color c, std::chrono::milliseconds term_wait);
+    // SIGINT (streams cancelled cleanly), SIGKILL after `grace`.
+    std::string cut(Color c, std::chrono::milliseconds grace);
+
+    // The upstream with the given colors and weights (in order).
+    Upstream upstream_for(const std::vector<std::pair<Color, int>>& servers) const;
+    // Writes it, nginx -t, reload, confirm; restores the previous file on failure and throws
+    // Failure(kExitNginxTest | kExitNginxReload).
+    void apply(const Upstream& u);
+    // With --probe-url: asks nginx (with the token) until deploymentColor is `want`, bounded.
+    // Returns "" on success (or without a probe URL), else what it saw.
+    std::string probe(Color want);
+
+  private:
+    void forget_pid(Color c);
+    ProcessRef signal_target(Color c);
+};
+
+// "1m 5s"
+std::string human_duration(double seconds);
+
+}  // namespace zdd

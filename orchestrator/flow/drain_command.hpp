@@ -1,0 +1,30 @@
+// Steps 5 and 6 of a deploy (drain the old color, then stop it), shared by deploy, rollback
+// and `zdd drain [--color C]`, which finishes the drain of a deploy that was interrupted
+// (Ctrl-C, lost terminal, kill -9).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <ostream>
+
+#include "monitor/backend.hpp"
+#include "core/color.hpp"
+#include "core/config.hpp"
+#include "flow/deploy_context.hpp"
+
+namespace zdd {
+
+// Loads the monitor (BPF, else sock_diag, saying so in one line) with cfg's thresholds.
+std::unique_ptr<drainmon::Backend> open_monitor(const Config& cfg, const Context& ctx);
+
+// Marks `old` draining, waits on its port through the drain gate, then stops it. Returns
+// kExitOk, kExitDrainCut (timeout: old instance cut, what was cut printed) or
+// kExitInterrupted (state kept; how to finish printed). `monitor` may be null (one is
+// opened). The deploy record must exist (phases are appended to it).
+int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor);
+
+// `zdd drain [--color C]`: takes the lock, removes C from the upstream if it is still there,
+// then drain_and_stop. C defaults to the color the state says is draining.
+int run_drain(const Config& cfg, std::optional<Color> color, std::ostream& err);
+
+}  // namespace zdd

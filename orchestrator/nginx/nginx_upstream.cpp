@@ -1,0 +1,250 @@
+#include "nginx/nginx_upstream.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <charconv>
+#include <cstring>
+
+#include "state/atomic_file.hpp"
+#include "core/message_text.hpp"
+
+namespace zdd {
+
+UpstreamParseError::UpstreamParseError(const std::string& what)
+    : std::runtime_error(printable(what)) {}
+
+namespace {
+
+constexpr std::size_t kMaxText = 1u << 20;
+constexpr std::size_t kMaxServers = 1000;
+constexpr std::size_t kMaxTokens = 64;  // per directive
+constexpr int kMaxDepth = 16;
+
+struct Token {
+    enum Kind { word, semicolon, open, close } kind;
+    std::string text;
+    std::size_t line;
+};
+
+// nginx's lexer, reduced: words (bare or quoted), ';', '{', '}', '#' comments.
+std::vector<Token> tokenize(std::string_view s) {
+    std::vector<Token> out;
+    std::size_t line = 1, i = 0;
+    auto err = [&](const std::string& what) {
+        return UpstreamParseError("line " + std::to_string(line) + ": " + what);
+    };
+    while (i < s.size()) {
+        char c = s[i];
+        if (c == '\0') throw err("NUL byte in config");
+        if (c == '\n') {
+            ++line;
+            ++i;
+        } else if (c == ' ' || c == '\t' || c == '\r') {
+            ++i;
+        } else if (c == '#') {
+            while (i < s.size() && s[i] != '\n') ++i;
+        } else if (c == ';') {
+            out.push_back({Token::semicolon, ";", line});
+            ++i;
+        } else if (c == '{') {
+            out.push_back({Token::open, "{", line});
+            ++i;
+        } else if (c == '}') {
+            out.push_back({Token::close, "}", line});
+            ++i;
+        } else if (c == '"' || c == '\'') {
+            std::size_t start = line;
+            std::string w;
+            ++i;
+            while (i < s.size() && s[i] != c) {
+                if (s[i] == '\\' && i + 1 < s.size()) ++i;
+                if (s[i] == '\n') ++line;
+                w += s[i++];
+            }
+            if (i >= s.size()) {
+                line = start;
+                throw err("unterminated quoted string");
+            }
+            ++i;
+            out.push_back({Token::word, std::move(w), start});
+        } else {
+            std::string w;
+            // Not strchr: it would match the terminating NUL and never advance.
+            static constexpr std::string_view kStop = " \t\r\n;{}#\"'";
+            while (i < s.size() && s[i] != '\0' && kStop.find(s[i]) == std::string_view::npos)
+                w += s[i++];
+            out.push_back({Token::word, std::move(w), line});
+        }
+    }
+    return out;
+}
+
+bool parse_uint(std::string_view s, unsigned long max, unsigned long& v) {
+    if (s.empty()) return false;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    return ec == std::errc() && p == s.data() + s.size() && v <= max;
+}
+
+UpstreamServer parse_server(const std::vector<std::string>& args, std::size_t line) {
+    auto err = [&](const std::string& what) {
+        return UpstreamParseError("line " + std::to_string(line) + ": " + what);
+    };
+    if (args.empty()) throw err("server without an address");
+    const std::string& addr = args[0];
+    if (addr.rfind("unix:", 0) == 0) throw err("unix socket server '" + addr + "' not supported");
+    UpstreamServer srv;
+    std::string port_s;
+    if (!addr.empty() && addr[0] == '[') {
+        auto rb = addr.find(']');
+        if (rb == std::string::npos || rb + 1 >= addr.size() || addr[rb + 1] != ':')
+            throw err("server '" + addr + "': expected [IPv6]:PORT");
+        srv.host = addr.substr(1, rb - 1);
+        port_s = addr.substr(rb + 2);
+    } else {
+        auto colon = addr.rfind(':');
+        if (colon == std::string::npos || addr.find(':') != colon)
+            throw err("server '" + addr + "': expected HOST:PORT");
+        srv.host = addr.substr(0, colon);
+        port_s = addr.substr(colon + 1);
+    }
+    unsigned long port = 0;
+    if (srv.host.empty()) throw err("server '" + addr + "': empty host");
+    if (!parse_uint(port_s, 65535, port) || port == 0)
+        throw err("server '" + addr + "': port is not 1-65535");
+    srv.port = static_cast<uint16_t>(port);
+    for (std::size_t i = 1; i < args.size(); ++i) {
+        if (args[i].rfind("weight=", 0) == 0) {
+            unsigned long w = 0;
+            if (!parse_uint(std::string_view(args[i]).substr(7), 1000000, w) || w == 0)
+                throw err("server '" + addr + "': bad " + args[i]);
+            srv.weight = static_cast<int>(w);
+        } else {
+            srv.params.push_back(args[i]);
+        }
+    }
+    return srv;
+}
+
+}  // namespace
+
+std::string render_upstream(const Upstream& u) {
+    std::string s = "# Written by zdd: replaced atomically on every deploy step.\n";
+    s += "upstream " + u.name + " {\n";
+    for (const auto& d : u.directives) s += "    " + d + ";\n";
+    for (const auto& srv : u.servers) {
+        bool v6 = srv.host.find(':') != std::string::npos;
+        s += "    server " + (v6 ? "[" + srv.host + "]" : srv.host) + ":" +
+             std::to_string(srv.port) + " weight=" + std::to_string(srv.weight);
+        for (const auto& p : srv.params) s += " " + p;
+        s += ";\n";
+    }
+    if (u.keepalive > 0) s += "    keepalive " + std::to_string(u.keepalive) + ";\n";
+    s += "}\n";
+    return s;
+}
+
+std::vector<Upstream> parse_upstreams(std::string_view text) {
+    if (text.size() > kMaxText)
+        throw UpstreamParseError("upstream file larger than " + std::to_string(kMaxText) +
+                                 " bytes");
+    const auto toks = tokenize(text);
+    std::vector<Upstream> out;
+    int depth = 0;            // block depth outside upstream blocks (http {}, server {} ...)
+    Upstream* cur = nullptr;  // inside `upstream NAME {`
+    std::vector<std::string> words;
+    std::size_t words_line = 0;
+    auto err = [](std::size_t line, const std::string& what) {
+        return UpstreamParseError("line " + std::to_string(line) + ": " + what);
+    };
+    for (const auto& t : toks) {
+        switch (t.kind) {
+            case Token::word:
+                if (words.empty()) words_line = t.line;
+                if (words.size() >= kMaxTokens) throw err(t.line, "directive too long");
+                words.push_back(t.text);
+                break;
+            case Token::open:
+                if (cur) throw err(t.line, "unexpected '{' inside upstream " + cur->name);
+                if (!words.empty() && words[0] == "upstream") {
+                    if (words.size() != 2) throw err(t.line, "expected 'upstream NAME {'");
+                    out.push_back(Upstream{words[1], {}, 0, {}});
+                    cur = &out.back();
+                } else {
+                    if (++depth > kMaxDepth) throw err(t.line, "blocks nested too deep");
+                }
+                words.clear();
+                break;
+            case Token::close:
+                if (!words.empty()) throw err(t.line, "missing ';' before '}'");
+                if (cur) {
+                    cur = nullptr;
+                } else if (--depth < 0) {
+                    throw err(t.line, "unbalanced '}'");
+                }
+                break;
+            case Token::semicolon:
+                if (words.empty()) throw err(t.line, "empty directive");
+                if (cur) {
+                    if (words[0] == "server") {
+                        if (cur->servers.size() >= kMaxServers)
+                            throw err(t.line, "too many servers");
+                        cur->servers.push_back(parse_server(
+                            std::vector<std::string>(words.begin() + 1, words.end()), words_line));
+                    } else if (words[0] == "keepalive") {
+                        unsigned long k = 0;
+                        if (words.size() != 2 || !parse_uint(words[1], 1000000, k) || k == 0)
+                            throw err(words_line, "keepalive needs one positive number");
+                        cur->keepalive = static_cast<int>(k);
+                    } else {
+                        std::string d;
+                        for (const auto& w : words) d += (d.empty() ? "" : " ") + w;
+                        cur->directives.push_back(d);
+                    }
+                } else if (words[0] == "upstream") {
+                    throw err(words_line, "upstream without a block");
+                }
+                words.clear();
+                break;
+        }
+    }
+    if (!words.empty()) throw err(words_line, "unterminated directive '" + words[0] + "'");
+    if (cur) throw UpstreamParseError("upstream " + cur->name + ": missing closing '}'");
+    if (depth != 0) throw UpstreamParseError("unbalanced '{': missing closing '}'");
+    return out;
+}
+
+Upstream parse_upstream(std::string_view text, const std::string& name) {
+    for (auto& u : parse_upstreams(text))
+        if (u.name == name) return u;
+    throw UpstreamParseError("no 'upstream " + name + " { ... }' block");
+}
+
+std::optional<std::string> UpstreamFile::read() const {
+    return read_file_if_exists(path_);
+}
+
+void UpstreamFile::write(const Upstream& u) {
+    write_text(render_upstream(u));
+}
+
+void UpstreamFile::write_text(const std::string& text) {
+    auto before = read();
+    write_file_atomic(path_, text, 0644);
+    previous_ = std::move(before);
+    saved_ = true;
+}
+
+void UpstreamFile::restore() {
+    if (!saved_) return;
+    if (previous_) {
+        write_file_atomic(path_, *previous_, 0644);
+    } else if (::unlink(path_.c_str()) != 0 && errno != ENOENT) {
+        throw FileError("cannot remove " + path_.string() + ": " + std::strerror(errno));
+    }
+    saved_ = false;
+    previous_.reset();
+}
+
+}  // namespace zdd

@@ -1,0 +1,215 @@
+#include "gate/app_report.hpp"
+
+#include <curl/curl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <type_traits>
+#include <vector>
+
+namespace drainmon {
+
+namespace {
+
+void global_init_once() {
+    static std::once_flag once;
+    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+size_t append_body(char* data, size_t size, size_t n, void* out) {
+    auto* body = static_cast<std::string*>(out);
+    // A health answer is small; a huge one is not a health answer.
+    if (body->size() + size * n > (1u << 20)) return 0;
+    body->append(data, size * n);
+    return size * n;
+}
+
+struct SlistDeleter {
+    void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+
+Endpoint endpoint_of(const char* ip, long port) {
+    Endpoint e;
+    e.ip = ip ? ip : "";
+    e.family = e.ip.find(':') != std::string::npos ? AF_INET6 : AF_INET;
+    e.port = static_cast<uint16_t>(port);
+    return e;
+}
+
+int64_t required_int(const nlohmann::json& j, const char* key) {
+    auto it = j.find(key);
+    if (it == j.end()) throw std::invalid_argument(std::string("no \"") + key + "\" in the answer");
+    if (!it->is_number_integer())
+        throw std::invalid_argument(std::string("\"") + key + "\" is not an integer");
+    return it->get<int64_t>();
+}
+
+// Optional fields: absent gives the default, a wrong type is an invalid answer (never a
+// foreign exception, never a cast of an out-of-range double).
+template <typename T>
+T optional_field(const nlohmann::json& j, const char* key, T dflt) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return dflt;
+    bool ok;
+    if constexpr (std::is_same_v<T, bool>)
+        ok = it->is_boolean();
+    else if constexpr (std::is_same_v<T, std::string>)
+        ok = it->is_string();
+    else if constexpr (std::is_integral_v<T>)
+        ok = it->is_number_integer();
+    else
+        ok = it->is_number();
+    if (!ok) throw std::invalid_argument(std::string("\"") + key + "\" has the wrong type");
+    return it->get<T>();
+}
+
+std::string trim(const std::string& s) {
+    const char* ws = " \t\r\n";
+    auto b = s.find_first_not_of(ws);
+    if (b == std::string::npos) return "";
+    return s.substr(b, s.find_last_not_of(ws) - b + 1);
+}
+
+std::string unquote(std::string v) {
+    if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front())
+        return v.substr(1, v.size() - 2);
+    return v;
+}
+
+}  // namespace
+
+void CurlHandleDeleter::operator()(void* curl) const {
+    curl_easy_cleanup(static_cast<CURL*>(curl));
+}
+
+AppReport parse_app_report(const std::string& body) {
+    auto j = nlohmann::json::parse(body, nullptr, false);
+    if (j.is_discarded()) throw std::invalid_argument("the answer is not JSON");
+    if (!j.is_object()) throw std::invalid_argument("the answer is not a JSON object");
+    AppReport r;
+    r.active_streams = required_int(j, "activeStreams");
+    r.active_requests = required_int(j, "activeRequests");
+    if (r.active_streams < 0 || r.active_requests < 0)
+        throw std::invalid_argument("activeStreams/activeRequests are negative");
+    r.ready_for_shutdown = optional_field(j, "readyForShutdown", false);
+    r.status = optional_field(j, "status", std::string());
+    r.version = optional_field(j, "version", std::string());
+    r.deployment_color = optional_field(j, "deploymentColor", std::string());
+    r.port = optional_field(j, "port", int64_t{0});
+    if (r.port < 0 || r.port > 65535) throw std::invalid_argument("\"port\" is out of range");
+    r.uptime_seconds = optional_field(j, "uptimeSeconds", 0.0);
+    return r;
+}
+
+AppReportClient::AppReportClient(std::string url, std::string token,
+                                 std::chrono::milliseconds timeout)
+    : url_(std::move(url)), token_(std::move(token)), timeout_(timeout) {
+    global_init_once();
+    curl_.reset(curl_easy_init());
+    if (!curl_) throw std::runtime_error("curl_easy_init failed");
+}
+
+AppPoll AppReportClient::poll() {
+    CURL* c = static_cast<CURL*>(curl_.get());
+    curl_easy_reset(c);
+    std::string body;
+    std::unique_ptr<curl_slist, SlistDeleter> headers(
+        curl_slist_append(nullptr, ("Authorization: Bearer " + token_).c_str()));
+    char errbuf[CURL_ERROR_SIZE] = {};
+    curl_easy_setopt(c, CURLOPT_URL, url_.c_str());
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_.count()));
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout_.count()));
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    // A new connection per poll, closed when the answer is in: a kept-alive poll connection
+    // would itself look like a client the app still serves.
+    curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, append_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+
+    CURLcode rc = curl_easy_perform(c);
+
+    AppPoll p;
+    char* local_ip = nullptr;
+    char* primary_ip = nullptr;
+    long local_port = 0, primary_port = 0;
+    if (curl_easy_getinfo(c, CURLINFO_LOCAL_IP, &local_ip) == CURLE_OK &&
+        curl_easy_getinfo(c, CURLINFO_LOCAL_PORT, &local_port) == CURLE_OK &&
+        curl_easy_getinfo(c, CURLINFO_PRIMARY_IP, &primary_ip) == CURLE_OK &&
+        curl_easy_getinfo(c, CURLINFO_PRIMARY_PORT, &primary_port) == CURLE_OK && local_ip &&
+        *local_ip && local_port > 0 && primary_ip && *primary_ip && primary_port > 0)
+        p.connection = {endpoint_of(primary_ip, primary_port), endpoint_of(local_ip, local_port)};
+
+    if (rc != CURLE_OK) {
+        p.reason = url_ + ": " + (errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        return p;
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &p.http_status);
+    if (p.http_status == 401) {
+        p.outcome = AppOutcome::Unauthorized;
+        p.reason = url_ + " answered 401 Unauthorized: the deployment token is not the app's";
+        return p;
+    }
+    if (p.http_status != 200) {
+        p.reason = url_ + " answered HTTP " + std::to_string(p.http_status);
+        return p;
+    }
+    try {
+        p.report = parse_app_report(body);
+        p.outcome = AppOutcome::Report;
+    } catch (const std::invalid_argument& e) {
+        p.reason = url_ + ": malformed answer: " + e.what();
+    }
+    return p;
+}
+
+std::string read_token_file(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0)
+        throw TokenFileError("cannot read token file " + path + ": " + std::strerror(errno));
+    if (st.st_mode & (S_IRGRP | S_IROTH)) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+        throw TokenFileError("token file " + path + " is readable by group or others (mode " +
+                             mode + "): run chmod 600 " + path);
+    }
+    std::ifstream in(path);
+    if (!in) throw TokenFileError("cannot read token file " + path);
+    std::vector<std::string> lines;
+    std::string line;
+    while (std::getline(in, line)) {
+        line = trim(line);
+        if (line.empty() || line[0] == '#') continue;
+        lines.push_back(line);
+    }
+    const std::string key = "VIBE_DEPLOYMENT_TOKEN";
+    for (auto l : lines) {
+        if (l.rfind("export", 0) == 0 && l.size() > 6 && (l[6] == ' ' || l[6] == '\t'))
+            l = trim(l.substr(6));
+        auto eq = l.find('=');
+        if (eq == std::string::npos || trim(l.substr(0, eq)) != key) continue;
+        std::string token = unquote(trim(l.substr(eq + 1)));
+        if (token.empty()) throw TokenFileError("token file " + path + ": " + key + " is empty");
+        return token;
+    }
+    // A file holding only the token: one word that is not another variable's assignment
+    // (a base64 token may end in '=' padding, so "NAME=value" needs a value not starting '=').
+    if (lines.size() == 1 && lines[0].find_first_of(" \t") == std::string::npos &&
+        !std::regex_match(lines[0], std::regex("[A-Za-z_][A-Za-z0-9_]*=[^=].*")))
+        return lines[0];
+    if (lines.empty()) throw TokenFileError("token file " + path + " is empty");
+    throw TokenFileError("token file " + path + " has no " + key +
+                         "= line and is not a bare token");
+}
+
+}  // namespace drainmon

@@ -1,0 +1,77 @@
+// The drain gate (DESIGN.md "The drain gate"): a pure function of (app report, kernel report,
+// policy) -> verdict. drain-inspector wait and libzdd's deploy both decide with it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "monitor/socket_sample.hpp"
+
+namespace drainmon {
+
+// What the app says about itself on GET /health/deployment.
+struct AppReport {
+    int64_t active_streams = 0;
+    int64_t active_requests = 0;
+    bool ready_for_shutdown = false;
+    std::string status;
+    std::string version;
+    std::string deployment_color;
+    int64_t port = 0;
+    double uptime_seconds = 0;
+};
+
+struct GatePolicy {
+    bool idle_ok = false;  // idle keepalives never block, even without an app report
+    bool strict = false;   // stuck sockets block (until the timeout)
+};
+
+enum class GateState {
+    Wait,     // something still carries work
+    Drained,  // nothing blocks; the app still listens
+    Gone,     // nothing blocks and no LISTEN socket is left on the port
+};
+
+const char* gate_state_name(GateState s);  // "wait", "drained", "gone"
+
+// The figures of a progress line. requests/streams are -1 without an app report.
+struct GateFigures {
+    int64_t connections = 0;  // ESTABLISHED + CLOSE_WAIT on the port
+    int64_t requests = -1;
+    int64_t streams = -1;
+    int64_t active = 0;
+    int64_t idle = 0;
+    int64_t stuck = 0;
+    int64_t listeners = 0;
+};
+
+struct GateVerdict {
+    GateState state = GateState::Wait;
+    std::string reason;  // one line: why it waits, or what it saw when it stopped
+    GateFigures figures;
+    std::vector<SocketSample> blocking;  // sockets that hold the drain (by class and policy)
+    std::vector<SocketSample> stuck;     // every stuck socket, blocking or not (to be listed)
+};
+
+// `kernel` is a snapshot that covers `port` (the gate's own poll connections already left
+// out); `app` is empty when there was no report (timeout, 5xx, refused, malformed).
+GateVerdict evaluate_gate(const std::optional<AppReport>& app, const Snapshot& kernel,
+                          uint16_t port, const GatePolicy& policy);
+
+// "127.0.0.1:8080 <- 127.0.0.1:51234 ESTABLISHED active/recent_data": how sockets are listed.
+std::string describe_socket(const SocketSample& s);
+
+// "[INFO] Waiting [2m 15s]... Connections: 3, Requests: 2, Streams: 1 (Active: 1, Idle: 2, Stuck:
+// 0)" (issue 5's line), then " - <reason>" when the app's own counts do not explain the wait.
+std::string progress_line(const GateVerdict& v, int64_t waited_seconds);
+
+// Time until the first socket on `port` may change class on its own: an age of it reaches
+// idle_after or stuck_after. push_gap compares two ages that grow together, so it never
+// changes by waiting. A waiter re-checks then instead of polling on a fixed slow clock.
+std::optional<std::chrono::milliseconds> next_class_change(const Snapshot& snap, uint16_t port,
+                                                           const zdd_thresholds& t);
+
+}  // namespace drainmon

@@ -1,0 +1,73 @@
+#include "inspector/inspector_commands.hpp"
+
+#include <cmath>
+#include <iostream>
+#include <limits>
+
+#include "monitor/listening_ports.hpp"
+#include "render/prometheus_text.hpp"
+#include "render/snapshot_json.hpp"
+#include "render/snapshot_table.hpp"
+
+namespace drainmon::inspector {
+
+namespace {
+
+uint32_t to_ms(double seconds) {
+    double ms = std::round(seconds * 1000.0);
+    if (ms >= std::numeric_limits<uint32_t>::max()) return std::numeric_limits<uint32_t>::max();
+    return ms <= 0 ? 0 : static_cast<uint32_t>(ms);
+}
+
+}  // namespace
+
+BackendOptions backend_options(const CommonOptions& o) {
+    BackendOptions b;
+    b.thresholds = {to_ms(o.idle_after_s), to_ms(o.push_gap_s), to_ms(o.stuck_after_s)};
+    if (o.max_sockets > 0) b.max_sockets = o.max_sockets;
+    return b;
+}
+
+std::unique_ptr<Backend> open_backend(const CommonOptions& o) {
+    BackendKind kind;
+    try {
+        kind = parse_backend_kind(o.backend);
+    } catch (const std::invalid_argument& e) {
+        throw UsageError(e.what());
+    }
+    std::string note;
+    auto backend = make_backend(kind, backend_options(o), &note);
+    if (!note.empty()) std::cerr << "[WARN] " << note << std::endl;
+    return backend;
+}
+
+std::vector<uint16_t> ports_to_report(const CommonOptions& o) {
+    return o.ports.empty() ? listening_ports() : o.ports;
+}
+
+int run_snapshot(const SnapshotOptions& o) {
+    auto backend = open_backend(o.common);
+    Snapshot snap = backend->snapshot(ports_to_report(o.common));
+    if (o.json)
+        std::cout << snapshot_to_json(snap).dump(2) << std::endl;
+    else
+        std::cout << render_snapshot_table(snap) << std::flush;
+    return kExitOk;
+}
+
+int run_metrics(const MetricsOptions& o) {
+    auto backend = open_backend(o.common);
+    std::string text = render_prometheus(backend->snapshot(ports_to_report(o.common)));
+    if (o.textfile_dir.empty()) {
+        std::cout << text << std::flush;
+        return kExitOk;
+    }
+    try {
+        write_textfile_atomic(o.textfile_dir, "drain_inspector.prom", text);
+    } catch (const TextfileError& e) {
+        throw UsageError(e.what());
+    }
+    return kExitOk;
+}
+
+}  // namespace drainmon::inspector

@@ -1,0 +1,62 @@
+// The interface both monitor backends implement (BPF and sock_diag), so the inspector and the
+// drain gate never care which one answers.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "monitor/socket_sample.hpp"
+
+namespace drainmon {
+
+// Setup failed (BPF cannot load, netlink refused, ...): the message is one line for operators.
+struct BackendError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct BackendOptions {
+    zdd_thresholds thresholds = default_thresholds();
+    uint32_t max_sockets = 1u << 20;  // BPF: sockets tracked at once; beyond it -> overflow
+    uint32_t max_ports = 1024;        // BPF: (netns, port) counter entries
+    uint32_t ringbuf_bytes = 1u << 20;
+};
+
+class Backend {
+  public:
+    virtual ~Backend() = default;
+    Backend() = default;
+    Backend(const Backend&) = delete;
+    Backend& operator=(const Backend&) = delete;
+
+    virtual std::string name() const = 0;  // "bpf" or "sock_diag"
+
+    // Start counting a local port of this network namespace (idempotent). Sockets that already
+    // exist on it are counted once (seeding).
+    virtual void watch(uint16_t port) = 0;
+
+    // Counts and per-socket samples for the given ports (each is watched first if it was not).
+    // Sockets whose 4-tuple is in `exclude` (the gate's own polls) are left out of everything.
+    virtual Snapshot snapshot(const std::vector<uint16_t>& ports,
+                              const std::vector<std::pair<Endpoint, Endpoint>>& exclude = {}) = 0;
+
+    // Block until a watched socket leaves ESTABLISHED or CLOSE_WAIT, or the timeout passes.
+    // Returns true when woken by such an event. BPF: ring buffer; sock_diag: short polls.
+    virtual bool wait_close(std::chrono::milliseconds timeout) = 0;
+
+    // The fd to add to an epoll set (BPF ring buffer), or -1 where the backend has none.
+    virtual int event_fd() const { return -1; }
+};
+
+enum class BackendKind { Auto, Bpf, SockDiag };
+
+BackendKind parse_backend_kind(const std::string& s);  // throws std::invalid_argument
+
+// Auto: BPF where it loads, else sock_diag; `note` receives the one-line reason for a fallback.
+std::unique_ptr<Backend> make_backend(BackendKind kind, const BackendOptions& opts,
+                                      std::string* note = nullptr);
+
+}  // namespace drainmon
