@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
@@ -43,12 +44,37 @@ class Backend {
     virtual Snapshot snapshot(const std::vector<uint16_t>& ports,
                               const std::vector<std::pair<Endpoint, Endpoint>>& exclude = {}) = 0;
 
+    // The port's counts alone, without any per-socket walk (issue 10: counts come from the
+    // kernel's per-port counters, O(1) per read). Classes (active/idle/stuck) stay 0 here.
+    // This default takes a full snapshot; backends override it with something cheap.
+    virtual PortCounts counts(uint16_t port) {
+        Snapshot s = snapshot({port});
+        return s.ports.empty() ? PortCounts{} : s.ports.front();
+    }
+
+    // Streams each socket of `ports` to `visit` instead of building the vector (one-shot
+    // `snapshot` output whose memory must not grow with the socket count). `out` gets the
+    // counts, flags and classes, with `sockets` left empty. This default builds the vector.
+    virtual void walk(const std::vector<uint16_t>& ports,
+                      const std::function<void(const SocketSample&)>& visit, Snapshot& out) {
+        out = snapshot(ports);
+        for (const auto& s : out.sockets) visit(s);
+        out.sockets.clear();
+    }
+
+    // Per-socket passes made so far (each snapshot()/walk() and each seeding walk): what a
+    // test bounds to prove a drain does not walk once per close.
+    virtual uint64_t walks() const { return walks_; }
+
     // Block until a watched socket leaves ESTABLISHED or CLOSE_WAIT, or the timeout passes.
     // Returns true when woken by such an event. BPF: ring buffer; sock_diag: short polls.
     virtual bool wait_close(std::chrono::milliseconds timeout) = 0;
 
     // The fd to add to an epoll set (BPF ring buffer), or -1 where the backend has none.
     virtual int event_fd() const { return -1; }
+
+  protected:
+    uint64_t walks_ = 0;  // backends add one per per-socket pass
 };
 
 enum class BackendKind { Auto, Bpf, SockDiag };

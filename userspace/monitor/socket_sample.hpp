@@ -59,6 +59,7 @@ struct Snapshot {
     uint64_t overflow = 0;    // sockets or ports a full map could not hold
     uint64_t underflow = 0;   // decrements below zero (a bug if ever > 0)
     bool incomplete = false;  // overflow > 0: counts may be low
+    uint64_t walks = 0;       // the backend's per-socket passes so far (Backend::walks())
     std::vector<PortCounts> ports;
     std::vector<SocketSample> sockets;  // sockets whose local port is one of the ports
 };
