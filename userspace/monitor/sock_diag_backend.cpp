@@ -7,6 +7,8 @@
 #include <iterator>
 #include <thread>
 
+#include <time.h>
+
 namespace drainmon {
 
 namespace {
@@ -16,10 +18,22 @@ constexpr uint32_t kCountedStates = kOpenStates | (1u << ZDD_TCP_FIN_WAIT1) |
                                     (1u << ZDD_TCP_FIN_WAIT2) | (1u << ZDD_TCP_LAST_ACK) |
                                     (1u << ZDD_TCP_CLOSING) | (1u << ZDD_TCP_LISTEN);
 
-// wait_close() pacing: never more often than this, and never more than 1/kPollCostRatio of the
-// time spent polling (the dump's cost grows with the host's sockets, not only the port's).
+// wait_close() pacing: never more often than this, and the pause after a poll is kPollCostRatio
+// times the CPU this thread used since the previous poll began (that poll, and the snapshots a
+// drain loop took on its wake): the waiter stays under ~1/kPollCostRatio of a core whatever the
+// socket count (a dump walks the host's whole table, not only the port's sockets). CPU time,
+// not wall time, so a busy machine does not stretch the pauses.
 constexpr auto kMinPollInterval = std::chrono::milliseconds(25);
-constexpr int kPollCostRatio = 20;
+constexpr int kPollCostRatio = 30;
+// ...but at least every 2 s (the ss loop's order), beyond ~70 ms of CPU per cycle (hosts with
+// hundreds of thousands of sockets) and if the caller did unrelated work between two waits.
+constexpr auto kMaxPollInterval = std::chrono::seconds(2);
+
+std::chrono::nanoseconds thread_cpu() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
 
 bool is_closing(uint32_t st) {
     return st == ZDD_TCP_FIN_WAIT1 || st == ZDD_TCP_FIN_WAIT2 || st == ZDD_TCP_CLOSING ||
@@ -204,7 +218,9 @@ bool SockDiagBackend::wait_close(std::chrono::milliseconds timeout) {
         }
         poll_now = false;
 
-        const auto start = Clock::now();
+        const auto poll_start = thread_cpu();
+        const auto since = poll_cpu_start_.count() ? poll_cpu_start_ : poll_start;
+        poll_cpu_start_ = poll_start;
         bool closed = false;
         for (uint16_t port : watched_) {
             OpenSet now_open = open_sockets(port);
@@ -214,8 +230,9 @@ bool SockDiagBackend::wait_close(std::chrono::milliseconds timeout) {
             seen = std::move(now_open);
         }
         const auto end = Clock::now();
-        next_poll_ =
-            end + std::max<Clock::duration>(kMinPollInterval, kPollCostRatio * (end - start));
+        const auto used = std::max(thread_cpu() - since, std::chrono::nanoseconds(0));
+        next_poll_ = end + std::clamp<Clock::duration>(kPollCostRatio * used, kMinPollInterval,
+                                                       kMaxPollInterval);
         if (closed) return true;
         if (end >= deadline) return false;
     }
