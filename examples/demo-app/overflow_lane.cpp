@@ -1,6 +1,8 @@
 #include "overflow_lane.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -81,7 +83,13 @@ OverflowLane::OverflowLane(Answer answer, size_t max_held, std::chrono::millisec
     ev.data.u64 = 0;  // 0: the eventfd; connections carry their id (>= 1)
     if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev) != 0)
         throw std::runtime_error(std::string("overflow lane: ") + std::strerror(errno));
+    // The thread starts with every signal blocked: signals belong to the app's signalfd, and
+    // a thread without them blocked would take SIGTERM's default action (exit).
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     thread_ = std::thread([this] { run(); });
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 OverflowLane::~OverflowLane() {
