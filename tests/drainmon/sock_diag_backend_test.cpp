@@ -409,3 +409,30 @@ TEST_CASE("sock_diag watches at most max_ports ports, like the BPF backend") {
     opts.max_ports = 0;
     CHECK_THROWS_AS(SockDiagBackend{opts}, drainmon::BackendError);
 }
+
+TEST_CASE("sock_diag: while nothing closes, wait_close does not keep dumping") {
+    SockDiagBackend b{drainmon::BackendOptions{}};
+    REQUIRE(b.destroy_events());  // every kernel zdd supports multicasts socket destruction
+    auto lst = tcp_listen("127.0.0.1", 0);
+    uint16_t P = local_port(lst.get());
+    std::vector<TcpPair> pairs;
+    for (int i = 0; i < 3; ++i) pairs.push_back(tcp_pair(lst.get(), "127.0.0.1", P));
+    // Churn on another port: destroyed sockets that are not ours wake nothing.
+    auto other = tcp_listen("127.0.0.1", 0);
+    uint16_t Q = local_port(other.get());
+
+    b.watch(P);
+    CHECK_FALSE(b.wait_close(0ms));  // the first poll
+    const auto polls = b.polls();
+    for (int i = 0; i < 10; ++i) {
+        auto p = tcp_pair(other.get(), "127.0.0.1", Q);  // closed at once, both ends
+        CHECK_FALSE(b.wait_close(100ms));
+    }
+    // About 1 s without a change: at most the 2 s quiet poll, not one per 25 ms.
+    CHECK(b.polls() - polls <= 1);
+
+    pairs[1].server.reset();  // destroyed once the peer has acknowledged the FIN
+    pairs[1].client.reset();
+    CHECK(b.wait_close(10s));
+    CHECK(counts(b.snapshot({P}), P).established == 2);
+}

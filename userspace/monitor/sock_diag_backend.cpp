@@ -24,10 +24,13 @@ constexpr uint32_t kCountedStates = kOpenStates | (1u << ZDD_TCP_FIN_WAIT1) |
 // socket count (a dump walks the host's whole table, not only the port's sockets). CPU time,
 // not wall time, so a busy machine does not stretch the pauses.
 constexpr auto kMinPollInterval = std::chrono::milliseconds(25);
-constexpr int kPollCostRatio = 30;
-// ...but at least every 2 s (the ss loop's order), beyond ~70 ms of CPU per cycle (hosts with
+constexpr int kPollCostRatio = 40;
+// ...but at least every 2 s (the ss loop's order), beyond ~50 ms of CPU per cycle (hosts with
 // hundreds of thousands of sockets) and if the caller did unrelated work between two waits.
 constexpr auto kMaxPollInterval = std::chrono::seconds(2);
+// With the kernel's destroy notifications, a poll runs when a socket of a watched port was
+// destroyed, else only this often: a peer's close (ESTABLISHED -> CLOSE_WAIT) destroys nothing.
+constexpr auto kQuietPollInterval = std::chrono::seconds(2);
 
 std::chrono::nanoseconds thread_cpu() {
     timespec ts{};
@@ -209,6 +212,15 @@ bool SockDiagBackend::wait_close(std::chrono::milliseconds timeout) {
             std::this_thread::sleep_until(deadline);  // nothing to wake on
             return false;
         }
+        if (!poll_now && events_.available() && !hinted_) {
+            // Nothing destroyed on a watched port yet: wait for that, or the quiet poll.
+            const auto quiet = last_poll_end_ + kQuietPollInterval;
+            if (now < quiet) {
+                hinted_ = events_.wait(watched_, std::min(quiet, deadline));
+                now = Clock::now();
+                if (!hinted_ && now < quiet) return false;  // the deadline came first
+            }
+        }
         if (!poll_now && now < next_poll_) {
             if (next_poll_ > deadline) {
                 std::this_thread::sleep_until(deadline);
@@ -217,6 +229,8 @@ bool SockDiagBackend::wait_close(std::chrono::milliseconds timeout) {
             std::this_thread::sleep_until(next_poll_);
         }
         poll_now = false;
+        hinted_ = false;
+        ++polls_;
 
         const auto poll_start = thread_cpu();
         const auto since = poll_cpu_start_.count() ? poll_cpu_start_ : poll_start;
@@ -230,6 +244,7 @@ bool SockDiagBackend::wait_close(std::chrono::milliseconds timeout) {
             seen = std::move(now_open);
         }
         const auto end = Clock::now();
+        last_poll_end_ = end;
         const auto used = std::max(thread_cpu() - since, std::chrono::nanoseconds(0));
         next_poll_ = end + std::clamp<Clock::duration>(kPollCostRatio * used, kMinPollInterval,
                                                        kMaxPollInterval);
