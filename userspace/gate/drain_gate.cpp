@@ -131,10 +131,11 @@ std::optional<std::chrono::milliseconds> next_class_change(const Snapshot& snap,
         return in;
     };
     std::optional<uint32_t> best;
+    std::vector<uint32_t> crossings;
     for (const auto& s : snap.sockets) {
         if (s.local.port != port || s.verdict.cls == ZDD_CLASS_CLOSING) continue;
         const uint32_t cls = classify(s.in, t).cls;
-        std::vector<uint32_t> crossings;
+        crossings.clear();
         for (uint32_t age : {s.in.last_send_ms, s.in.last_recv_ms, s.in.last_ack_ms})
             for (uint32_t threshold : {t.idle_after_ms, t.stuck_after_ms})
                 if (age < threshold && (!best || threshold - age < *best))
