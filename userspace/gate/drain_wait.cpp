@@ -85,7 +85,7 @@ WalkView walk_port(Backend& backend, uint16_t port, const OwnPolls& own) {
     backend.walk(
         {port},
         [&](const SocketSample& s) {
-            if (s.local.port != port) return;
+            if (s.local.port != port || s.in.state == ZDD_TCP_LISTEN) return;  // counted apart
             if (own.contains(s)) {
                 if (s.in.state == ZDD_TCP_ESTABLISHED || s.in.state == ZDD_TCP_CLOSE_WAIT) ++v.own;
                 return;

@@ -52,14 +52,12 @@ int run_snapshot(const SnapshotOptions& o) {
     Snapshot summary;
     if (o.json) {
         SnapshotJsonStream json(std::cout, backend->name());
-        backend->walk(
-            ports, [&](const SocketSample& s) { json.add(s); }, summary);
+        backend->walk(ports, rows_to(json), summary);
         summary.walks = backend->walks();
         json.finish(summary);
     } else {
         SnapshotTableStream table;
-        backend->walk(
-            ports, [&](const SocketSample& s) { table.add(s); }, summary);
+        backend->walk(ports, rows_to(table), summary);
         summary.backend = backend->name();
         table.finish(summary, std::cout);
         std::cout << std::flush;

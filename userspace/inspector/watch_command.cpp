@@ -21,8 +21,7 @@ int run_watch(const WatchOptions& o) {
     for (int i = 0; o.iterations == 0 || i < o.iterations; ++i) {
         SnapshotTableStream table;
         Snapshot snap;
-        backend->walk(
-            ports_to_report(o.common), [&](const SocketSample& s) { table.add(s); }, snap);
+        backend->walk(ports_to_report(o.common), rows_to(table), snap);
         snap.backend = backend->name();
         std::time_t now = std::time(nullptr);
         char when[32];
