@@ -109,6 +109,29 @@ struct BpfStatsGuard {
     }
 };
 
+// `ss -Htn state STATE '( sport = :P )'` line count ("close-wait", "fin-wait-2", ...).
+int ss_count(const std::string& state, uint16_t port) {
+    return std::stoi(zdd_test::run_capture("ss -Htn state " + state +
+                                           " '( sport = :" + std::to_string(port) + " )' | wc -l"));
+}
+
+int ss_listeners(uint16_t port) {
+    return std::stoi(
+        zdd_test::run_capture("ss -Htln '( sport = :" + std::to_string(port) + " )' | wc -l"));
+}
+
+// Times a program of `b` has run (bpf_stats must be on): an iterator runs once per element
+// it visits, plus once at the end.
+uint64_t run_cnt(const BpfBackend& b, const std::string& prog_name) {
+    for (const auto& prog : b.programs()) {
+        if (prog.name != prog_name) continue;
+        auto j = bpftool_json("prog show id " + std::to_string(prog.id));
+        return j.is_object() ? j.value("run_cnt", 0ull) : 0;
+    }
+    FAIL("no program " << prog_name);
+    return 0;
+}
+
 }  // namespace
 
 TEST_CASE("100 connections are counted exactly, and follow 40 closes") {
@@ -133,8 +156,10 @@ TEST_CASE("100 connections are counted exactly, and follow 40 closes") {
     CHECK(pc.state_changes[ZDD_TCP_ESTABLISHED] == 100);
     CHECK(b.tracked_sockets() == 100);
 
-    // 20 closed by the server: FIN_WAIT1/2 on our side ("closing")
-    for (int i = 0; i < 20; ++i) pairs[i].server.reset();
+    // 20 shut down by the server: FIN_WAIT1/2 on our side ("closing"). (Closed outright, they
+    // would turn into orphaned FIN_WAIT2 timewait socks, which are not counted: see the test
+    // "an orphaned FIN_WAIT2 timewait sock is neither counted nor sampled".)
+    for (int i = 0; i < 20; ++i) REQUIRE(::shutdown(pairs[i].server.get(), SHUT_WR) == 0);
     CHECK(b.wait_close(2s));  // woken by the ring buffer event, not the timeout
     s = settle(b, port, [](const PortCounts& p) { return p.established == 80; });
     CHECK(port_of(s, port).established == 80);
@@ -170,7 +195,8 @@ TEST_CASE("sockets that existed before the backend loaded are seeded once") {
     uint16_t port = zdd_test::local_port(lst.get());
     auto pairs = open_pairs(lst.get(), "127.0.0.1", port, 40);
     for (int i = 30; i < 35; ++i) pairs[i].client.reset();  // -> CLOSE_WAIT here
-    for (int i = 35; i < 40; ++i) pairs[i].server.reset();  // -> FIN_WAIT2 here
+    for (int i = 35; i < 40; ++i)                           // -> FIN_WAIT2 here
+        REQUIRE(::shutdown(pairs[i].server.get(), SHUT_WR) == 0);
     REQUIRE(zdd_test::wait_until([&] { return zdd_test::ss_established(port) == 30; }, 2s));
 
     BpfBackend b(BackendOptions{});
@@ -184,9 +210,7 @@ TEST_CASE("sockets that existed before the backend loaded are seeded once") {
         CHECK(pc.close_wait == 5);
         CHECK(pc.closing == 5);
     }
-    // the 5 server-closed ones are orphaned FIN_WAIT2 timewait socks: reported as closing by
-    // the walk, held by no counter slot
-    CHECK(b.tracked_sockets() == 35);
+    CHECK(b.tracked_sockets() == 40);
 
     // the seeded sockets are uncounted as they close, without underflow
     pairs.clear();
@@ -600,4 +624,174 @@ TEST_CASE("nothing of ours stays loaded: after destruction, after an error, with
     CHECK(msg.rfind("BPF unavailable: ", 0) == 0);
     CHECK(msg.find('\n') == std::string::npos);
     CHECK(noise.empty());
+}
+
+TEST_CASE("counts() agrees with ss, listeners included, and makes no walk") {
+    zdd_test::require_root();
+    UniqueFd lst = zdd_test::tcp_listen("127.0.0.1", 0);
+    uint16_t port = zdd_test::local_port(lst.get());
+    BpfBackend b(BackendOptions{});
+    CHECK(b.walks() == 0);
+    PortCounts first = b.counts(port);  // not watched yet: one seeding walk
+    CHECK(b.walks() == 1);
+    CHECK(first.listeners == 1);
+    CHECK(first.established == 0);
+
+    auto pairs = open_pairs(lst.get(), "127.0.0.1", port, 30);
+    for (int i = 0; i < 5; ++i) pairs[i].client.reset();  // CLOSE_WAIT here
+    for (int i = 5; i < 9; ++i) REQUIRE(::shutdown(pairs[i].server.get(), SHUT_WR) == 0);
+    REQUIRE(zdd_test::wait_until(
+        [&] {
+            return ss_count("close-wait", port) == 5 && ss_count("fin-wait-2", port) == 4 &&
+                   zdd_test::ss_established(port) == 21;
+        },
+        3s));
+    PortCounts pc;
+    bool agree = zdd_test::wait_until(
+        [&] {
+            pc = b.counts(port);
+            return pc.established == 21 && pc.close_wait == 5 && pc.closing == 4;
+        },
+        3s);
+    CHECK(agree);
+    CHECK(pc.established == zdd_test::ss_established(port));
+    CHECK(pc.close_wait == ss_count("close-wait", port));
+    CHECK(pc.closing == ss_count("fin-wait-2", port));
+    CHECK(pc.listeners == ss_listeners(port));
+    CHECK(pc.listeners == 1);
+    CHECK(pc.active + pc.idle + pc.stuck == 0);  // classes need a walk
+    for (int i = 0; i < 100; ++i) b.counts(port);
+    CHECK(b.walks() == 1);  // counts are map lookups, whatever the number of reads
+
+    // a snapshot walks once and agrees with the counts
+    Snapshot s = b.snapshot({port});
+    CHECK(s.walks == 2);
+    CHECK(b.walks() == 2);
+    CHECK(port_of(s, port).established == pc.established);
+    CHECK(port_of(s, port).listeners == 1);
+    CHECK(s.sockets.size() == 30);
+}
+
+TEST_CASE("a walk visits only the sockets of watched ports, and a one-shot snapshot walks once") {
+    zdd_test::require_root();
+    BpfStatsGuard stats;
+    UniqueFd other = zdd_test::tcp_listen("127.0.0.1", 0);
+    uint16_t other_port = zdd_test::local_port(other.get());
+    UniqueFd lst = zdd_test::tcp_listen("127.0.0.1", 0);
+    uint16_t port = zdd_test::local_port(lst.get());
+    auto noise = open_pairs(other.get(), "127.0.0.1", other_port, 500);  // unwatched
+    auto pairs = open_pairs(lst.get(), "127.0.0.1", port, 20);
+
+    BpfBackend b(BackendOptions{});
+    // One-shot: the seeding walk's samples are the snapshot's; no second walk.
+    Snapshot s = b.snapshot({port});
+    CHECK(b.walks() == 1);
+    CHECK(s.walks == 1);
+    CHECK(port_of(s, port).established == 20);
+    CHECK(port_of(s, port).listeners == 1);
+    CHECK(s.sockets.size() == 20);
+    uint64_t tcp_runs = run_cnt(b, "zdd_iter_tcp");
+    CHECK(tcp_runs >= 1040);  // it did look at every socket (1040 + listeners + the end call)
+
+    // Then the storage-map iterator: it runs for the 20 marked sockets only.
+    uint64_t marks_before = run_cnt(b, "zdd_iter_marks");
+    int visited = 0;
+    std::set<uint16_t> local_ports;
+    Snapshot out;
+    b.walk(
+        {port},
+        [&](const drainmon::SocketSample& x) {
+            ++visited;
+            local_ports.insert(x.local.port);
+        },
+        out);
+    CHECK(visited == 20);
+    CHECK(local_ports == std::set<uint16_t>{port});
+    CHECK(b.walks() == 2);
+    CHECK(out.walks == 2);
+    CHECK(out.sockets.empty());
+    CHECK(port_of(out, port).established == 20);
+    CHECK(port_of(out, port).listeners == 1);
+    CHECK(port_of(out, port).active + port_of(out, port).idle + port_of(out, port).stuck == 20);
+    uint64_t marks_runs = run_cnt(b, "zdd_iter_marks") - marks_before;
+    INFO("zdd_iter_marks ran " << marks_runs << " times");
+    CHECK(marks_runs >= 20);
+    // the 20 connections' marks, the listener's and the end call: none of the 500 others
+    CHECK(marks_runs <= 22);
+    CHECK(run_cnt(b, "zdd_iter_tcp") == tcp_runs);
+
+    // walk() and snapshot() give the same sockets
+    Snapshot again = b.snapshot({port});
+    CHECK(again.sockets.size() == 20);
+    CHECK(port_of(again, port).active == port_of(out, port).active);
+    CHECK(run_cnt(b, "zdd_iter_tcp") == tcp_runs);
+    CHECK(b.walks() == 3);
+}
+
+TEST_CASE("the listener count follows listen and close, and a listener close wakes the waiter") {
+    zdd_test::require_root();
+    uint16_t port = zdd_test::free_port();
+    BpfBackend b(BackendOptions{});
+    b.watch(port);
+    CHECK(b.counts(port).listeners == 0);
+
+    UniqueFd l4 = zdd_test::tcp_listen("127.0.0.1", port);
+    CHECK(b.counts(port).listeners == 1);
+    UniqueFd l6 = zdd_test::tcp_listen("::1", port);
+    CHECK(b.counts(port).listeners == 2);
+    CHECK(b.counts(port).listeners == ss_listeners(port));
+    {
+        // a second monitor seeds the listeners that are already there
+        BpfBackend late(BackendOptions{});
+        CHECK(late.counts(port).listeners == 2);
+    }
+    // accepting connections does not look like a listener closing (each child starts as a
+    // copy of the listener, LISTEN -> SYN_RECV)
+    auto pairs = open_pairs(l4.get(), "127.0.0.1", port, 3);
+    CHECK_FALSE(b.wait_close(100ms));
+    CHECK(b.counts(port).listeners == 2);
+
+    l4.reset();
+    CHECK(b.wait_close(2s));  // woken by the listener's close
+    CHECK(b.counts(port).listeners == 1);
+    l6.reset();
+    CHECK(b.wait_close(2s));
+    PortCounts pc = b.counts(port);
+    CHECK(pc.listeners == 0);
+    CHECK(pc.established == 3);  // the accepted connections outlive their listener
+    CHECK(b.walks() == 1);
+    CHECK(b.underflow() == 0);
+
+    // listen, close, listen again on the same socket number: never below zero
+    for (int i = 0; i < 20; ++i) {
+        UniqueFd l = zdd_test::tcp_listen("127.0.0.1", port);
+        CHECK(b.counts(port).listeners == 1);
+    }
+    CHECK(b.counts(port).listeners == 0);
+    CHECK(b.underflow() == 0);
+}
+
+TEST_CASE("an orphaned FIN_WAIT2 timewait sock is neither counted nor sampled") {
+    zdd_test::require_root();
+    UniqueFd lst = zdd_test::tcp_listen("127.0.0.1", 0);
+    uint16_t port = zdd_test::local_port(lst.get());
+    BpfBackend b(BackendOptions{});
+    b.watch(port);
+    auto pairs = open_pairs(lst.get(), "127.0.0.1", port, 5);
+    // The app closes 3 while the peers stay: the kernel swaps each for a timewait sock in
+    // substate FIN_WAIT2 (ss lists them as FIN-WAIT-2). The app holds nothing any more.
+    for (int i = 0; i < 3; ++i) pairs[i].server.reset();
+    REQUIRE(zdd_test::wait_until([&] { return ss_count("fin-wait-2", port) == 3; }, 3s));
+    Snapshot s = settle(b, port, [](const PortCounts& p) { return p.established == 2; });
+    CHECK(port_of(s, port).established == 2);
+    CHECK(port_of(s, port).closing == 0);
+    CHECK(b.counts(port).closing == 0);
+    CHECK(s.sockets.size() == 2);
+    for (const auto& x : s.sockets) CHECK(x.in.state == ZDD_TCP_ESTABLISHED);
+    // a monitor loaded now sees the same (its seeding walk skips them too)
+    BpfBackend late(BackendOptions{});
+    Snapshot l = late.snapshot({port});
+    CHECK(port_of(l, port).closing == 0);
+    CHECK(l.sockets.size() == 2);
+    CHECK(s.underflow == 0);
 }

@@ -97,10 +97,12 @@ struct BpfBackend::Impl {
     // Declaration order is teardown order reversed: ring buffer, links, then the object.
     std::unique_ptr<drainmon_bpf, SkelDeleter> skel;
     std::unique_ptr<bpf_link, LinkDeleter> state_link;
-    std::unique_ptr<bpf_link, LinkDeleter> iter_link;
+    std::unique_ptr<bpf_link, LinkDeleter> iter_link;   // iter/tcp: every socket (seeding)
+    std::unique_ptr<bpf_link, LinkDeleter> marks_link;  // iter/bpf_sk_storage_map: marked ones
     std::unique_ptr<ring_buffer, RingDeleter> ring;
     std::set<uint16_t> watched;
     bool woke = false;
+    std::vector<char> read_buf = std::vector<char>(1 << 16);  // one walk's only buffer
 
     static int on_event(void* ctx, void* data, size_t size) {
         auto* self = static_cast<Impl*>(ctx);
@@ -120,24 +122,48 @@ struct BpfBackend::Impl {
         return c.jiffies;
     }
 
-    std::vector<zdd_sock_sample> walk() const {
-        UniqueFd fd(bpf_iter_create(bpf_link__fd(iter_link.get())));
+    // Runs one iterator and hands each sample to `fn` as it is read: memory stays read_buf
+    // whatever the socket count (a sample may straddle two reads).
+    template <typename F>
+    void stream(bpf_link* link, F&& fn) {
+        UniqueFd fd(bpf_iter_create(bpf_link__fd(link)));
         if (!fd) throw BackendError(std::string("BPF socket walk: ") + std::strerror(errno));
-        std::vector<char> bytes;
-        char buf[1 << 16];
+        size_t have = 0;
         while (true) {
-            ssize_t n = ::read(fd.get(), buf, sizeof buf);
+            ssize_t n = ::read(fd.get(), read_buf.data() + have, read_buf.size() - have);
             if (n < 0 && errno == EINTR) continue;
             if (n < 0) throw BackendError(std::string("BPF socket walk: ") + std::strerror(errno));
             if (n == 0) break;
-            bytes.insert(bytes.end(), buf, buf + n);
+            have += static_cast<size_t>(n);
+            size_t off = 0;
+            for (; have - off >= sizeof(zdd_sock_sample); off += sizeof(zdd_sock_sample)) {
+                zdd_sock_sample s;
+                std::memcpy(&s, read_buf.data() + off, sizeof s);
+                fn(s);
+            }
+            std::memmove(read_buf.data(), read_buf.data() + off, have - off);
+            have -= off;
         }
-        if (bytes.size() % sizeof(zdd_sock_sample) != 0)
-            throw BackendError("BPF socket walk: truncated sample (" +
-                               std::to_string(bytes.size()) + " bytes)");
-        std::vector<zdd_sock_sample> out(bytes.size() / sizeof(zdd_sock_sample));
-        if (!out.empty()) std::memcpy(out.data(), bytes.data(), bytes.size());
-        return out;
+        if (have != 0)
+            throw BackendError("BPF socket walk: truncated sample (" + std::to_string(have) +
+                               " bytes)");
+    }
+
+    // Puts the port in the watched map and the tracepoint's bitmap (the map first: a set bit
+    // always finds its entry). False when the map is full.
+    void add_port(uint16_t port) {
+        zdd_port_key key{netns, port, 0};
+        uint8_t one = 1;
+        if (bpf_map_update_elem(bpf_map__fd(skel->maps.zdd_watched), &key, &one, BPF_ANY) != 0) {
+            if (errno == E2BIG)
+                throw BackendError("cannot watch port " + std::to_string(port) + ": already " +
+                                   std::to_string(opts.max_ports) + " ports (max_ports)");
+            throw BackendError("cannot watch port " + std::to_string(port) + ": " +
+                               std::strerror(errno));
+        }
+        __atomic_fetch_or(&skel->bss->zdd_port_bits[port >> 6], 1ull << (port & 63),
+                          __ATOMIC_SEQ_CST);
+        watched.insert(port);
     }
 
     template <typename T>
@@ -184,6 +210,12 @@ BpfBackend::BpfBackend(const BackendOptions& opts) : impl_(std::make_unique<Impl
     if (!m.state_link) unavailable("attaching tp_btf/inet_sock_set_state", errno);
     m.iter_link.reset(bpf_program__attach_iter(skel->progs.zdd_iter_tcp, nullptr));
     if (!m.iter_link) unavailable("attaching iter/tcp", errno);
+    bpf_iter_link_info linfo{};
+    linfo.map.map_fd = static_cast<uint32_t>(bpf_map__fd(skel->maps.zdd_sk_marks));
+    LIBBPF_OPTS(bpf_iter_attach_opts, iter_opts, .link_info = &linfo,
+                .link_info_len = sizeof linfo);
+    m.marks_link.reset(bpf_program__attach_iter(skel->progs.zdd_iter_marks, &iter_opts));
+    if (!m.marks_link) unavailable("attaching iter/bpf_sk_storage_map", errno);
     m.ring.reset(
         ring_buffer__new(bpf_map__fd(skel->maps.zdd_events), &Impl::on_event, &m, nullptr));
     if (!m.ring) unavailable("opening the ring buffer", errno);
@@ -206,82 +238,144 @@ uint32_t BpfBackend::measure_hz() const {
 }
 
 void BpfBackend::watch(uint16_t port) {
-    Impl& m = *impl_;
-    if (m.watched.count(port)) return;
-    zdd_port_key key{m.netns, port, 0};
-    uint8_t one = 1;
-    if (bpf_map_update_elem(bpf_map__fd(m.skel->maps.zdd_watched), &key, &one, BPF_ANY) != 0) {
-        if (errno == E2BIG)
-            throw BackendError("cannot watch port " + std::to_string(port) + ": already " +
-                               std::to_string(m.opts.max_ports) + " ports (max_ports)");
-        throw BackendError("cannot watch port " + std::to_string(port) + ": " +
-                           std::strerror(errno));
-    }
-    m.watched.insert(port);
-    m.walk();  // seeds the counts of sockets that were already there
+    pass({port}, [](const zdd_sock_sample&) {});
 }
+
+void BpfBackend::pass(const std::vector<uint16_t>& ports,
+                      const std::function<void(const zdd_sock_sample&)>& fn) {
+    Impl& m = *impl_;
+    bool seed = false;
+    try {
+        for (uint16_t p : ports)
+            if (!m.watched.count(p)) {
+                m.add_port(p);
+                seed = true;
+            }
+    } catch (const BackendError&) {
+        // the ports added before the full map must still be seeded
+        if (seed) {
+            ++walks_;
+            m.stream(m.iter_link.get(), [](const zdd_sock_sample&) {});
+        }
+        throw;
+    }
+    // Only a walk of every socket finds those of a new port; it also samples the ports watched
+    // before, so it is this pass's only walk.
+    ++walks_;
+    m.stream(seed ? m.iter_link.get() : m.marks_link.get(), [&](const zdd_sock_sample& s) {
+        if (s.netns == m.netns) fn(s);
+    });
+}
+
+PortCounts BpfBackend::read_counts(uint16_t port) const {
+    PortCounts pc;
+    pc.port = port;
+    zdd_port_key key{impl_->netns, port, 0};
+    zdd_port_counters c{};
+    if (bpf_map_lookup_elem(bpf_map__fd(impl_->skel->maps.zdd_counts), &key, &c) == 0) {
+        pc.established = c.established;
+        pc.close_wait = c.close_wait;
+        pc.closing = c.closing;
+        pc.listeners = c.listeners;
+        std::copy(std::begin(c.state_changes), std::end(c.state_changes), pc.state_changes.begin());
+    }
+    return pc;
+}
+
+PortCounts BpfBackend::counts(uint16_t port) {
+    if (!impl_->watched.count(port)) watch(port);
+    return read_counts(port);
+}
+
+namespace {
+
+SocketSample to_sample(const zdd_sock_sample& s) {
+    SocketSample out;
+    out.local = make_endpoint(s.family, s.laddr, s.lport);
+    out.remote = make_endpoint(s.family, s.raddr, s.rport);
+    out.in = s.in;
+    out.verdict = s.verdict;
+    return out;
+}
+
+void add_class(PortCounts& pc, uint32_t cls) {
+    if (cls == ZDD_CLASS_ACTIVE) ++pc.active;
+    if (cls == ZDD_CLASS_IDLE) ++pc.idle;
+    if (cls == ZDD_CLASS_STUCK) ++pc.stuck;  // closing is counted under "closing"
+}
+
+}  // namespace
 
 Snapshot BpfBackend::snapshot(const std::vector<uint16_t>& ports,
                               const std::vector<std::pair<Endpoint, Endpoint>>& exclude) {
-    Impl& m = *impl_;
-    for (uint16_t p : ports) watch(p);
-    auto samples = m.walk();
+    std::vector<zdd_sock_sample> samples;
+    std::set<uint16_t> wanted(ports.begin(), ports.end());
+    pass(ports, [&](const zdd_sock_sample& s) {
+        if (wanted.count(s.lport)) samples.push_back(s);
+    });
 
+    // counters after the walk: what the walk seeded is in them
     Snapshot snap;
     snap.backend = name();
     std::map<uint16_t, size_t> index;
-    int counts_fd = bpf_map__fd(m.skel->maps.zdd_counts);
     for (uint16_t p : ports) {
         if (index.count(p)) continue;
-        PortCounts pc;
-        pc.port = p;
-        zdd_port_key key{m.netns, p, 0};
-        zdd_port_counters c{};
-        if (bpf_map_lookup_elem(counts_fd, &key, &c) == 0) {
-            pc.established = c.established;
-            pc.close_wait = c.close_wait;
-            pc.closing = c.closing;
-            std::copy(std::begin(c.state_changes), std::end(c.state_changes),
-                      pc.state_changes.begin());
-        }
         index[p] = snap.ports.size();
-        snap.ports.push_back(pc);
+        snap.ports.push_back(read_counts(p));
     }
 
     std::set<std::string> excluded;
     for (const auto& [local, remote] : exclude)
         excluded.insert(tuple_key(canonical(local), canonical(remote)));
 
+    snap.sockets.reserve(samples.size());
     for (const auto& s : samples) {
-        auto it = index.find(s.lport);
-        if (s.netns != m.netns || it == index.end()) continue;
-        PortCounts& pc = snap.ports[it->second];
-        if (s.in.state == ZDD_TCP_LISTEN) {
-            ++pc.listeners;
-            continue;
-        }
-        SocketSample out;
-        out.local = make_endpoint(s.family, s.laddr, s.lport);
-        out.remote = make_endpoint(s.family, s.raddr, s.rport);
-        if (excluded.count(tuple_key(out.local, out.remote))) {
+        SocketSample out = to_sample(s);
+        if (!excluded.empty() && excluded.count(tuple_key(out.local, out.remote))) {
             // the mark says which counter holds it (none when it overflowed)
+            PortCounts& pc = snap.ports[index.at(s.lport)];
             if (s.mark == ZDD_MARK_ESTABLISHED) --pc.established;
             if (s.mark == ZDD_MARK_CLOSE_WAIT) --pc.close_wait;
             if (s.mark == ZDD_MARK_CLOSING) --pc.closing;
             continue;
         }
-        // no counter holds an orphaned FIN_WAIT2 turned timewait sock (see drainmon.h)
-        if (s.flags & ZDD_SAMPLE_TIMEWAIT) ++pc.closing;
-        out.in = s.in;
-        out.verdict = s.verdict;
         snap.sockets.push_back(std::move(out));
     }
 
     snap.overflow = overflow();
     snap.underflow = underflow();
     snap.incomplete = snap.overflow > 0;
+    snap.walks = walks_;
     tally_classes(snap);
     return snap;
+}
+
+void BpfBackend::walk(const std::vector<uint16_t>& ports,
+                      const std::function<void(const SocketSample&)>& visit, Snapshot& out) {
+    std::map<uint16_t, PortCounts> classes;  // active/idle/stuck as the samples stream by
+    for (uint16_t p : ports) classes[p];
+    pass(ports, [&](const zdd_sock_sample& s) {
+        auto it = classes.find(s.lport);
+        if (it == classes.end()) return;
+        add_class(it->second, s.verdict.cls);
+        visit(to_sample(s));
+    });
+
+    out = Snapshot{};
+    out.backend = name();
+    std::set<uint16_t> seen;
+    for (uint16_t p : ports) {
+        if (!seen.insert(p).second) continue;
+        PortCounts pc = read_counts(p);
+        pc.active = classes[p].active;
+        pc.idle = classes[p].idle;
+        pc.stuck = classes[p].stuck;
+        out.ports.push_back(pc);
+    }
+    out.overflow = overflow();
+    out.underflow = underflow();
+    out.incomplete = out.overflow > 0;
+    out.walks = walks_;
 }
 
 bool BpfBackend::wait_close(std::chrono::milliseconds timeout) {

@@ -1,15 +1,20 @@
 // The BPF monitor backend: loads bpf/drainmon.bpf.c (tracepoint counters, close-event ring
-// buffer, socket iterator) and answers the Backend interface from it.
+// buffer, socket iterators) and answers the Backend interface from it. Counts (listeners
+// included) are one map lookup; a walk visits only the marked sockets of watched ports
+// (iter/bpf_sk_storage_map), except the one iter/tcp walk that seeds newly watched ports.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "monitor/backend.hpp"
+
+struct zdd_sock_sample;  // bpf/drainmon.h
 
 namespace drainmon {
 
@@ -22,13 +27,21 @@ class BpfBackend : public Backend {
     ~BpfBackend() override;  // detaches and frees every program, link, map and fd
 
     std::string name() const override { return "bpf"; }
-    // Adds the port to the watched map, then walks existing sockets once to seed the counts.
-    // Throws BackendError when max_ports ports are already watched.
+    // Adds the port to the watched map and bitmap, then walks every socket once (iter/tcp) to
+    // seed the counts. Throws BackendError when max_ports ports are already watched.
     void watch(uint16_t port) override;
+    // One walk: the seeding walk when some port is new (its samples serve the snapshot, so a
+    // one-shot snapshot walks once), else the marked sockets only. Counts come from the
+    // kernel counters, read after the walk.
     Snapshot snapshot(const std::vector<uint16_t>& ports,
                       const std::vector<std::pair<Endpoint, Endpoint>>& exclude = {}) override;
-    // true when a socket of a watched port left ESTABLISHED/CLOSE_WAIT (events that arrived
-    // since the previous call count too); false on timeout.
+    // One lookup in the counter map (a seeding walk first if the port was not watched).
+    PortCounts counts(uint16_t port) override;
+    // As snapshot() without `exclude`, streaming: memory stays one read buffer.
+    void walk(const std::vector<uint16_t>& ports,
+              const std::function<void(const SocketSample&)>& visit, Snapshot& out) override;
+    // true when a socket of a watched port left ESTABLISHED/CLOSE_WAIT or a listener of one
+    // closed (events that arrived since the previous call count too); false on timeout.
     bool wait_close(std::chrono::milliseconds timeout) override;
     int event_fd() const override;  // the ring buffer's epoll fd
 
@@ -48,10 +61,17 @@ class BpfBackend : public Backend {
         std::string name;  // as `bpftool prog/map show` prints it (kernel names are <= 15 chars)
         uint32_t id = 0;
     };
-    std::vector<BpfObjectId> programs() const;  // zdd_set_state, zdd_iter_tcp, zdd_jiffies
+    // zdd_set_state, zdd_iter_tcp, zdd_iter_marks, zdd_jiffies
+    std::vector<BpfObjectId> programs() const;
     std::vector<BpfObjectId> maps() const;
 
   private:
+    // Watches the new ones of `ports`, then makes one walk (seeding if any was new) and hands
+    // each sample of the backend's namespace to `fn`.
+    void pass(const std::vector<uint16_t>& ports,
+              const std::function<void(const zdd_sock_sample&)>& fn);
+    PortCounts read_counts(uint16_t port) const;
+
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
