@@ -169,8 +169,10 @@ static __always_inline __u16 local_port_of(const struct sock* sk) {
     return port;
 }
 
+/* A mark takes the socket's key when it is counted nowhere yet (a closed socket may be bound
+ * or connected again on another port); while counted, it keeps the key it was counted under. */
 static __always_inline void mark_key(struct zdd_sk_mark* m, const struct zdd_port_key* key) {
-    if (!m->port) {
+    if (!m->port || m->bucket == ZDD_MARK_NONE) {
         m->netns = key->netns;
         m->port = key->port;
     }
@@ -186,7 +188,7 @@ int BPF_PROG(zdd_set_state, const struct sock* sk, int oldstate, int newstate) {
     const struct sock_common* skc = &sk->__sk_common;
     struct zdd_port_key key = {};
     struct zdd_sk_mark* m = bpf_sk_storage_get(&zdd_sk_marks, (void*)sk, 0, 0);
-    if (m && m->port) {
+    if (m && m->port && m->bucket != ZDD_MARK_NONE) {
         /* counted under this key: decrement under it too */
         key.netns = m->netns;
         key.port = m->port;

@@ -355,6 +355,17 @@ TEST_CASE("the same port in another network namespace changes nothing here") {
     CHECK(pc.state_changes == port_of(before, port).state_changes);
     CHECK(after.sockets.size() == 3);
     CHECK(after.underflow == 0);
+    // The port's bit in the tracepoint's bitmap is set for every namespace; the (netns, port)
+    // map still kept the other namespace's listener and connections out of the counters.
+    PortCounts c = b.counts(port);
+    CHECK(c.listeners == 1);
+    CHECK(c.established == 3);
+    CHECK(c.state_changes == port_of(before, port).state_changes);
+    int visited = 0;
+    Snapshot w;
+    b.walk(
+        {port}, [&](const drainmon::SocketSample&) { ++visited; }, w);
+    CHECK(visited == 3);
 }
 
 TEST_CASE("10,000 connect/close cycles end on the exact count with no underflow") {

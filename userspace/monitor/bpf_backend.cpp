@@ -244,6 +244,7 @@ void BpfBackend::watch(uint16_t port) {
 void BpfBackend::pass(const std::vector<uint16_t>& ports,
                       const std::function<void(const zdd_sock_sample&)>& fn) {
     Impl& m = *impl_;
+    if (ports.empty()) return;  // nothing to walk for
     bool seed = false;
     try {
         for (uint16_t p : ports)
