@@ -39,6 +39,7 @@ const volatile __u32 cfg_max_sockets = 1u << 20;
 const volatile __u32 cfg_idle_after_ms = 5000;
 const volatile __u32 cfg_push_gap_ms = 1000;
 const volatile __u32 cfg_stuck_after_ms = 30000;
+const volatile __u32 cfg_layout = ZDD_DRAINMON_LAYOUT; /* checked by readers of pinned maps */
 
 /* Read by userspace through the skeleton's mmapped .bss. */
 __u64 overflow_count = 0;  /* sockets/ports a bound could not hold, storage that failed */
@@ -46,6 +47,10 @@ __u64 underflow_count = 0; /* decrements below zero: must stay 0 */
 __u64 dropped_events = 0;  /* ring buffer full */
 __s64 tracked_sockets = 0; /* sockets counted in some bucket now (bounded by cfg_max_sockets) */
 __u32 hz_fallback = 0;     /* HZ measured by userspace, used when CONFIG_HZ is unknown */
+/* The process that pinned this monitor (0: not pinned) and its start time (clock ticks since
+ * boot, /proc/PID/stat field 22): readers tell a live resident monitor from a stale one. */
+__u32 owner_pid = 0;
+__u64 owner_start = 0;
 
 /* One bit per local port, set by userspace (mmapped .bss) when it watches the port in any
  * namespace; bits are never cleared while loaded. The tracepoint tests it first: for the

@@ -9,6 +9,10 @@
 
 #include "classify.h"
 
+/* Bumped whenever a shared layout or a map's meaning changes: a process that reads a resident
+ * monitor's pinned maps (bpf_backend.cpp) checks it against its own build. */
+#define ZDD_DRAINMON_LAYOUT 10
+
 /* A local port of one network namespace (netns = inode of /proc/<pid>/ns/net). */
 struct zdd_port_key {
     __u32 netns;

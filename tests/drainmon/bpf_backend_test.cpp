@@ -806,3 +806,138 @@ TEST_CASE("an orphaned FIN_WAIT2 timewait sock is neither counted nor sampled") 
     CHECK(l.sockets.size() == 2);
     CHECK(s.underflow == 0);
 }
+
+namespace {
+
+std::string resident_path(const BpfBackend& b) {
+    return "/sys/fs/bpf/zdd/net-" + std::to_string(b.netns());
+}
+
+bool path_exists(const std::string& p) {
+    return ::access(p.c_str(), F_OK) == 0;
+}
+
+size_t loaded_named(const std::string& name) {  // programs of that name bpftool sees
+    size_t n = 0;
+    for (const auto& o : bpftool_json("prog show"))
+        if (o.value("name", "") == name) ++n;
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("a pinned monitor is read by another instance without loading programs") {
+    zdd_test::require_root();
+    BpfStatsGuard stats;
+    UniqueFd lst = zdd_test::tcp_listen("127.0.0.1", 0);
+    uint16_t port = zdd_test::local_port(lst.get());
+    auto pairs = open_pairs(lst.get(), "127.0.0.1", port, 10);
+    std::vector<uint32_t> progs;
+    std::string dir;
+    {
+        BpfBackend owner(BackendOptions{});
+        owner.watch(port);
+        REQUIRE(owner.pin());
+        dir = resident_path(owner);
+        CHECK(zdd_test::run_capture("stat -f -c %T /sys/fs/bpf") == "bpf_fs\n");  // mounted
+        CHECK(path_exists(dir + "/counts"));
+        for (const auto& p : owner.programs()) progs.push_back(p.id);
+        {
+            BpfBackend second(BackendOptions{});
+            CHECK_FALSE(second.pin());  // one resident monitor per namespace
+        }
+        BackendOptions other;
+        other.thresholds.idle_after_ms += 1;
+        CHECK(BpfBackend::open_resident(other) == nullptr);  // it would classify differently
+
+        size_t loaded = loaded_named("zdd_set_state");
+        auto reader = BpfBackend::open_resident(BackendOptions{});
+        REQUIRE(reader != nullptr);
+        CHECK(reader->resident());
+        CHECK_FALSE(owner.resident());
+        CHECK(loaded_named("zdd_set_state") <= loaded);  // nothing loaded (`second` may go)
+        CHECK(reader->programs().empty());
+        CHECK(reader->event_fd() == -1);
+
+        PortCounts pc = reader->counts(port);  // watched by the owner: no walk at all
+        CHECK(pc.established == 10);
+        CHECK(pc.listeners == 1);
+        CHECK(reader->walks() == 0);
+        uint64_t seeding_runs = run_cnt(owner, "zdd_iter_tcp");
+        Snapshot s = reader->snapshot({port});
+        CHECK(s.walks == 1);
+        CHECK(s.sockets.size() == 10);
+        CHECK(port_of(s, port).established == 10);
+        CHECK(run_cnt(owner, "zdd_iter_tcp") == seeding_runs);  // the marks walk only
+
+        pairs[0].client.reset();  // CLOSE_WAIT here: the reader polls the counters
+        CHECK(reader->wait_close(2s));
+        CHECK(zdd_test::wait_until([&] { return reader->counts(port).close_wait == 1; }, 2s));
+        CHECK_FALSE(reader->wait_close(100ms));
+
+        // a port the resident monitor does not watch: the reader adds it, seeding once
+        UniqueFd lst2 = zdd_test::tcp_listen("127.0.0.1", 0);
+        uint16_t port2 = zdd_test::local_port(lst2.get());
+        auto pairs2 = open_pairs(lst2.get(), "127.0.0.1", port2, 3);
+        CHECK(reader->counts(port2).established == 3);
+        CHECK(reader->walks() == 2);
+        auto more = open_pairs(lst2.get(), "127.0.0.1", port2, 2);  // the tracepoint counts them
+        CHECK(reader->counts(port2).established == 5);
+        CHECK(reader->counts(port2).listeners == 1);
+        CHECK(reader->walks() == 2);
+        CHECK(reader->underflow() == 0);
+    }
+    // the pins went with the owner, and with them every program
+    CHECK_FALSE(path_exists(dir));
+    CHECK(BpfBackend::open_resident(BackendOptions{}) == nullptr);
+    REQUIRE(progs.size() >= 4);
+    auto none_left = [&] {
+        auto live = live_ids("prog");
+        return std::none_of(progs.begin(), progs.end(),
+                            [&](uint32_t id) { return live.count(id); });
+    };
+    CHECK(zdd_test::wait_until(none_left, 5s, 100ms));
+}
+
+TEST_CASE("a resident monitor whose owner died is removed, not read") {
+    zdd_test::require_root();
+    int ids[2];
+    REQUIRE(::pipe(ids) == 0);
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {  // pins, then dies without destructors: the pins stay behind
+        ::close(ids[0]);
+        try {
+            BpfBackend b(BackendOptions{});
+            b.watch(zdd_test::free_port());
+            if (!b.pin()) ::_exit(2);
+            for (const auto& p : b.programs())
+                if (::write(ids[1], &p.id, sizeof p.id) != sizeof p.id) ::_exit(3);
+            ::_exit(0);  // b is never destroyed
+        } catch (...) {
+            ::_exit(4);
+        }
+    }
+    ::close(ids[1]);
+    std::vector<uint32_t> progs;
+    uint32_t id;
+    while (::read(ids[0], &id, sizeof id) == sizeof id) progs.push_back(id);
+    ::close(ids[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
+    REQUIRE(progs.size() >= 4);
+    std::string dir = "/sys/fs/bpf/zdd/net-" + std::to_string(BpfBackend(BackendOptions{}).netns());
+    REQUIRE(path_exists(dir));
+    auto live = live_ids("prog");
+    CHECK(live.count(progs.front()));  // the pinned links keep them attached
+
+    CHECK(BpfBackend::open_resident(BackendOptions{}) == nullptr);
+    CHECK_FALSE(path_exists(dir));
+    auto none_left = [&] {
+        auto now = live_ids("prog");
+        return std::none_of(progs.begin(), progs.end(), [&](uint32_t i) { return now.count(i); });
+    };
+    CHECK(zdd_test::wait_until(none_left, 5s, 100ms));
+}

@@ -2,8 +2,11 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -17,9 +20,11 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "drainmon.skel.h"
@@ -88,6 +93,62 @@ std::string tuple_key(const Endpoint& local, const Endpoint& remote) {
     return local.str() + "|" + remote.str();
 }
 
+using Bss = drainmon_bpf::drainmon_bpf__bss;
+using Rodata = drainmon_bpf::drainmon_bpf__rodata;
+
+constexpr const char* kBpffs = "/sys/fs/bpf";
+constexpr long kBpffsMagic = 0xcafe4a11;  // BPF_FS_MAGIC
+// What a resident monitor pins (maps, then links) in its directory.
+constexpr const char* kPinNames[] = {"bss",       "rodata",   "watched",   "counts",
+                                     "set_state", "iter_tcp", "iter_marks"};
+
+bool is_bpffs(const std::string& path) {
+    struct statfs st {};
+    return ::statfs(path.c_str(), &st) == 0 && static_cast<long>(st.f_type) == kBpffsMagic;
+}
+
+// One directory per network namespace: the counts are keyed by it.
+std::string resident_dir(const std::string& root, uint32_t netns) {
+    return (root.empty() ? std::string(kBpffs) : root) + "/zdd/net-" + std::to_string(netns);
+}
+
+// Clock ticks since boot at which `pid` started (/proc/PID/stat field 22); 0 if it is gone.
+uint64_t process_start(uint32_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat;
+    if (!pid || !std::getline(in, stat)) return 0;
+    auto close = stat.rfind(')');  // the command may contain spaces and parentheses
+    if (close == std::string::npos) return 0;
+    std::istringstream rest(stat.substr(close + 2));
+    std::string field;
+    for (int i = 3; i <= 22 && rest >> field; ++i)
+        if (i == 22) return std::stoull(field);
+    return 0;
+}
+
+bool owner_alive(const Bss& bss) {
+    uint32_t pid = __atomic_load_n(&bss.owner_pid, __ATOMIC_ACQUIRE);
+    return pid != 0 && process_start(pid) == bss.owner_start;
+}
+
+void remove_pins(const std::string& dir) {
+    for (const char* name : kPinNames) ::unlink((dir + "/" + name).c_str());
+    ::rmdir(dir.c_str());
+}
+
+// The pinned .bss of `dir`, mapped shared (nullptr when absent or not ours).
+Bss* map_pinned_bss(const std::string& dir, UniqueFd& fd, size_t& len) {
+    fd = UniqueFd(bpf_obj_get((dir + "/bss").c_str()));
+    if (!fd) return nullptr;
+    bpf_map_info info{};
+    uint32_t info_len = sizeof info;
+    if (bpf_obj_get_info_by_fd(fd.get(), &info, &info_len) != 0 || info.value_size != sizeof(Bss))
+        return nullptr;
+    len = sizeof(Bss);
+    void* mem = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+    return mem == MAP_FAILED ? nullptr : static_cast<Bss*>(mem);
+}
+
 }  // namespace
 
 struct BpfBackend::Impl {
@@ -99,7 +160,21 @@ struct BpfBackend::Impl {
     std::unique_ptr<bpf_link, LinkDeleter> state_link;
     std::unique_ptr<bpf_link, LinkDeleter> iter_link;   // iter/tcp: every socket (seeding)
     std::unique_ptr<bpf_link, LinkDeleter> marks_link;  // iter/bpf_sk_storage_map: marked ones
-    std::unique_ptr<ring_buffer, RingDeleter> ring;
+    std::unique_ptr<ring_buffer, RingDeleter> ring;     // none when reading a resident monitor
+    // What every operation uses: the loaded object's, or a resident monitor's pinned ones.
+    int watched_fd = -1;
+    int counts_fd = -1;
+    int iter_fd = -1;   // link of iter/tcp
+    int marks_fd = -1;  // link of iter/bpf_sk_storage_map
+    Bss* bss = nullptr;
+    // A resident monitor's: pinned fds and the mapped .bss (reader side); pins (owner side).
+    std::vector<UniqueFd> pinned_fds;
+    size_t bss_len = 0;
+    bool bss_mapped = false;
+    std::string pin_dir;
+    // Reader side: per watched port, its transitions out of ESTABLISHED / CLOSE_WAIT /
+    // LISTEN already reported by wait_close() (or there when the port was watched).
+    std::map<uint16_t, uint64_t> leaving_seen;
     std::set<uint16_t> watched;
     bool woke = false;
     std::vector<char> read_buf = std::vector<char>(1 << 16);  // one walk's only buffer
@@ -125,8 +200,8 @@ struct BpfBackend::Impl {
     // Runs one iterator and hands each sample to `fn` as it is read: memory stays read_buf
     // whatever the socket count (a sample may straddle two reads).
     template <typename F>
-    void stream(bpf_link* link, F&& fn) {
-        UniqueFd fd(bpf_iter_create(bpf_link__fd(link)));
+    void stream(int link_fd, F&& fn) {
+        UniqueFd fd(bpf_iter_create(link_fd));
         if (!fd) throw BackendError(std::string("BPF socket walk: ") + std::strerror(errno));
         size_t have = 0;
         while (true) {
@@ -154,16 +229,46 @@ struct BpfBackend::Impl {
     void add_port(uint16_t port) {
         zdd_port_key key{netns, port, 0};
         uint8_t one = 1;
-        if (bpf_map_update_elem(bpf_map__fd(skel->maps.zdd_watched), &key, &one, BPF_ANY) != 0) {
+        if (bpf_map_update_elem(watched_fd, &key, &one, BPF_ANY) != 0) {
             if (errno == E2BIG)
                 throw BackendError("cannot watch port " + std::to_string(port) + ": already " +
                                    std::to_string(opts.max_ports) + " ports (max_ports)");
             throw BackendError("cannot watch port " + std::to_string(port) + ": " +
                                std::strerror(errno));
         }
-        __atomic_fetch_or(&skel->bss->zdd_port_bits[port >> 6], 1ull << (port & 63),
-                          __ATOMIC_SEQ_CST);
+        __atomic_fetch_or(&bss->zdd_port_bits[port >> 6], 1ull << (port & 63), __ATOMIC_SEQ_CST);
+        now_watched(port);
+    }
+
+    // Transitions into the states a socket enters when it leaves ESTABLISHED, CLOSE_WAIT or
+    // LISTEN: what wait_close() wakes for (a closing socket reaching CLOSE wakes it too,
+    // harmlessly).
+    uint64_t leaving(uint16_t port) const {
+        zdd_port_key key{netns, port, 0};
+        zdd_port_counters c{};
+        if (bpf_map_lookup_elem(counts_fd, &key, &c) != 0) return 0;
+        return c.state_changes[ZDD_TCP_CLOSE_WAIT] + c.state_changes[ZDD_TCP_FIN_WAIT1] +
+               c.state_changes[ZDD_TCP_LAST_ACK] + c.state_changes[ZDD_TCP_CLOSE];
+    }
+
+    void now_watched(uint16_t port) {
         watched.insert(port);
+        if (!ring) leaving_seen[port] = leaving(port);
+    }
+
+    // Watched here, or (reading a resident monitor) watched and seeded by it already.
+    bool is_watched(uint16_t port) {
+        if (watched.count(port)) return true;
+        zdd_port_key key{netns, port, 0};
+        uint8_t v = 0;
+        if (skel || bpf_map_lookup_elem(watched_fd, &key, &v) != 0) return false;
+        now_watched(port);
+        return true;
+    }
+
+    ~Impl() {
+        if (!pin_dir.empty()) remove_pins(pin_dir);
+        if (bss_mapped) ::munmap(bss, bss_len);
     }
 
     template <typename T>
@@ -219,11 +324,126 @@ BpfBackend::BpfBackend(const BackendOptions& opts) : impl_(std::make_unique<Impl
     m.ring.reset(
         ring_buffer__new(bpf_map__fd(skel->maps.zdd_events), &Impl::on_event, &m, nullptr));
     if (!m.ring) unavailable("opening the ring buffer", errno);
+    m.watched_fd = bpf_map__fd(skel->maps.zdd_watched);
+    m.counts_fd = bpf_map__fd(skel->maps.zdd_counts);
+    m.iter_fd = bpf_link__fd(m.iter_link.get());
+    m.marks_fd = bpf_link__fd(m.marks_link.get());
+    m.bss = skel->bss;
 }
+
+BpfBackend::BpfBackend(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 BpfBackend::~BpfBackend() = default;
 
+bool BpfBackend::pin(const std::string& root) {
+    Impl& m = *impl_;
+    if (!m.skel) throw BackendError("pin: this monitor is itself a resident monitor's reader");
+    if (!m.pin_dir.empty()) return true;
+    std::string base = root.empty() ? std::string(kBpffs) : root;
+    if (!is_bpffs(base)) {
+        // systemd mounts it; minimal hosts and containers may not have
+        if (::mount("bpf", base.c_str(), "bpf", 0, "mode=0700") != 0)
+            throw BackendError("cannot mount bpffs at " + base + ": " + std::strerror(errno));
+    }
+    std::string dir = resident_dir(root, m.netns);
+    ::mkdir((base + "/zdd").c_str(), 0700);
+    {
+        UniqueFd fd;
+        size_t len = 0;
+        if (Bss* other = map_pinned_bss(dir, fd, len)) {
+            bool alive = owner_alive(*other);
+            ::munmap(other, len);
+            if (alive) return false;  // another process's monitor is resident here
+        }
+        remove_pins(dir);  // stale: its owner died without removing them
+    }
+    if (::mkdir(dir.c_str(), 0700) != 0)
+        throw BackendError("cannot pin the monitor in " + dir + ": " + std::strerror(errno));
+
+    m.bss->owner_start = process_start(static_cast<uint32_t>(::getpid()));
+    __atomic_store_n(&m.bss->owner_pid, static_cast<uint32_t>(::getpid()), __ATOMIC_RELEASE);
+    auto* skel = m.skel.get();
+    std::pair<int, const char*> objs[] = {
+        {bpf_map__fd(skel->maps.bss), "bss"},
+        {bpf_map__fd(skel->maps.rodata), "rodata"},
+        {m.watched_fd, "watched"},
+        {m.counts_fd, "counts"},
+        {bpf_link__fd(m.state_link.get()), "set_state"},
+        {m.iter_fd, "iter_tcp"},
+        {m.marks_fd, "iter_marks"},
+    };
+    for (const auto& [fd, name] : objs) {
+        if (bpf_obj_pin(fd, (dir + "/" + name).c_str()) != 0) {
+            int err = errno;
+            remove_pins(dir);
+            throw BackendError("cannot pin the monitor in " + dir + ": " + std::strerror(err));
+        }
+    }
+    m.pin_dir = dir;
+    return true;
+}
+
+std::unique_ptr<BpfBackend> BpfBackend::open_resident(const BackendOptions& opts,
+                                                      const std::string& root) {
+    auto m = std::make_unique<Impl>();
+    m->opts = opts;
+    m->netns = current_netns();
+    std::string base = root.empty() ? std::string(kBpffs) : root;
+    if (!is_bpffs(base)) return nullptr;
+    std::string dir = resident_dir(root, m->netns);
+    UniqueFd bss_fd;
+    m->bss = map_pinned_bss(dir, bss_fd, m->bss_len);
+    if (!m->bss) return nullptr;
+    m->bss_mapped = true;
+    if (!owner_alive(*m->bss)) {
+        spdlog::debug("bpf: removing the stale resident monitor in {}", dir);
+        remove_pins(dir);  // its pinned links would keep the programs attached forever
+        return nullptr;
+    }
+    auto open = [&](const char* name) {
+        UniqueFd fd(bpf_obj_get((dir + "/" + name).c_str()));
+        int raw = fd.get();
+        if (fd) m->pinned_fds.push_back(std::move(fd));
+        return raw;
+    };
+    // The classes are computed in the kernel with the resident monitor's thresholds: only the
+    // same build with the same thresholds may answer for us.
+    Rodata ro{};
+    int ro_fd = open("rodata");
+    bpf_map_info ro_info{};
+    uint32_t ro_info_len = sizeof ro_info;
+    if (ro_fd >= 0 && bpf_obj_get_info_by_fd(ro_fd, &ro_info, &ro_info_len) == 0 &&
+        ro_info.value_size >= sizeof ro) {
+        std::vector<char> value(ro_info.value_size);  // .rodata may hold more than our variables
+        uint32_t zero = 0;
+        if (bpf_map_lookup_elem(ro_fd, &zero, value.data()) == 0)
+            std::memcpy(&ro, value.data(), sizeof ro);
+    }
+    if (ro.cfg_layout != ZDD_DRAINMON_LAYOUT ||
+        ro.cfg_idle_after_ms != opts.thresholds.idle_after_ms ||
+        ro.cfg_push_gap_ms != opts.thresholds.push_gap_ms ||
+        ro.cfg_stuck_after_ms != opts.thresholds.stuck_after_ms) {
+        spdlog::debug(
+            "bpf: the resident monitor in {} does not match this build or its "
+            "thresholds",
+            dir);
+        return nullptr;
+    }
+    m->watched_fd = open("watched");
+    m->counts_fd = open("counts");
+    m->iter_fd = open("iter_tcp");
+    m->marks_fd = open("iter_marks");
+    if (m->watched_fd < 0 || m->counts_fd < 0 || m->iter_fd < 0 || m->marks_fd < 0) return nullptr;
+    m->hz = m->bss->hz_fallback;
+    return std::unique_ptr<BpfBackend>(new BpfBackend(std::move(m)));
+}
+
+bool BpfBackend::resident() const {
+    return !impl_->skel;
+}
+
 uint32_t BpfBackend::measure_hz() const {
+    if (!impl_->skel) return impl_->hz;  // the resident monitor measured it
     using clock = std::chrono::steady_clock;
     uint64_t j0 = impl_->jiffies();
     auto t0 = clock::now();
@@ -248,7 +468,7 @@ void BpfBackend::pass(const std::vector<uint16_t>& ports,
     bool seed = false;
     try {
         for (uint16_t p : ports)
-            if (!m.watched.count(p)) {
+            if (!m.is_watched(p)) {
                 m.add_port(p);
                 seed = true;
             }
@@ -256,14 +476,14 @@ void BpfBackend::pass(const std::vector<uint16_t>& ports,
         // the ports added before the full map must still be seeded
         if (seed) {
             ++walks_;
-            m.stream(m.iter_link.get(), [](const zdd_sock_sample&) {});
+            m.stream(m.iter_fd, [](const zdd_sock_sample&) {});
         }
         throw;
     }
     // Only a walk of every socket finds those of a new port; it also samples the ports watched
     // before, so it is this pass's only walk.
     ++walks_;
-    m.stream(seed ? m.iter_link.get() : m.marks_link.get(), [&](const zdd_sock_sample& s) {
+    m.stream(seed ? m.iter_fd : m.marks_fd, [&](const zdd_sock_sample& s) {
         if (s.netns == m.netns) fn(s);
     });
 }
@@ -273,7 +493,7 @@ PortCounts BpfBackend::read_counts(uint16_t port) const {
     pc.port = port;
     zdd_port_key key{impl_->netns, port, 0};
     zdd_port_counters c{};
-    if (bpf_map_lookup_elem(bpf_map__fd(impl_->skel->maps.zdd_counts), &key, &c) == 0) {
+    if (bpf_map_lookup_elem(impl_->counts_fd, &key, &c) == 0) {
         pc.established = c.established;
         pc.close_wait = c.close_wait;
         pc.closing = c.closing;
@@ -284,7 +504,7 @@ PortCounts BpfBackend::read_counts(uint16_t port) const {
 }
 
 PortCounts BpfBackend::counts(uint16_t port) {
-    if (!impl_->watched.count(port)) watch(port);
+    if (!impl_->is_watched(port)) watch(port);
     return read_counts(port);
 }
 
@@ -383,6 +603,23 @@ bool BpfBackend::wait_close(std::chrono::milliseconds timeout) {
     using clock = std::chrono::steady_clock;
     Impl& m = *impl_;
     auto deadline = clock::now() + std::max(timeout, std::chrono::milliseconds(0));
+    if (!m.ring) {
+        // A resident monitor's ring buffer has one consumer, its owner: poll its counters for
+        // a transition out of ESTABLISHED, CLOSE_WAIT or LISTEN instead.
+        while (true) {
+            bool woke = false;
+            for (auto& [port, seen] : m.leaving_seen) {
+                uint64_t now = m.leaving(port);
+                if (now != seen) woke = true;
+                seen = now;
+            }
+            if (woke) return true;
+            auto left = deadline - clock::now();
+            if (left <= clock::duration::zero()) return false;
+            std::this_thread::sleep_for(
+                std::min<clock::duration>(std::chrono::milliseconds(10), left));
+        }
+    }
     m.woke = false;
     while (true) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
@@ -396,20 +633,20 @@ bool BpfBackend::wait_close(std::chrono::milliseconds timeout) {
 }
 
 int BpfBackend::event_fd() const {
-    return ring_buffer__epoll_fd(impl_->ring.get());
+    return impl_->ring ? ring_buffer__epoll_fd(impl_->ring.get()) : -1;
 }
 
 uint64_t BpfBackend::overflow() const {
-    return impl_->bss_load(impl_->skel->bss->overflow_count);
+    return impl_->bss_load(impl_->bss->overflow_count);
 }
 uint64_t BpfBackend::underflow() const {
-    return impl_->bss_load(impl_->skel->bss->underflow_count);
+    return impl_->bss_load(impl_->bss->underflow_count);
 }
 uint64_t BpfBackend::dropped_events() const {
-    return impl_->bss_load(impl_->skel->bss->dropped_events);
+    return impl_->bss_load(impl_->bss->dropped_events);
 }
 int64_t BpfBackend::tracked_sockets() const {
-    return impl_->bss_load(impl_->skel->bss->tracked_sockets);
+    return impl_->bss_load(impl_->bss->tracked_sockets);
 }
 uint32_t BpfBackend::netns() const {
     return impl_->netns;
@@ -420,6 +657,7 @@ uint32_t BpfBackend::hz() const {
 
 std::vector<BpfBackend::BpfObjectId> BpfBackend::programs() const {
     std::vector<BpfObjectId> out;
+    if (!impl_->skel) return out;
     bpf_program* prog;
     bpf_object__for_each_program(prog, impl_->skel->obj) {
         bpf_prog_info info{};
@@ -432,6 +670,7 @@ std::vector<BpfBackend::BpfObjectId> BpfBackend::programs() const {
 
 std::vector<BpfBackend::BpfObjectId> BpfBackend::maps() const {
     std::vector<BpfObjectId> out;
+    if (!impl_->skel) return out;
     bpf_map* map;
     bpf_object__for_each_map(map, impl_->skel->obj) {
         bpf_map_info info{};

@@ -51,6 +51,21 @@ class BpfBackend : public Backend {
     uint64_t dropped_events() const;  // close events lost to a full ring buffer
     int64_t tracked_sockets() const;  // sockets counted right now (bounded by max_sockets)
 
+    // Resident monitor: pins this monitor's maps and links under ROOT/zdd/net-<netns> (ROOT:
+    // /sys/fs/bpf, mounted as bpffs when it is not), so that other processes of the namespace
+    // read its counts and walk its marks without loading programs (open_resident()). The pins
+    // go with this object. False when another live process's monitor is resident there; a
+    // stale one (its owner died) is removed first.
+    bool pin(const std::string& root = "");
+    // The resident monitor of this namespace, or nullptr when there is none (or it is stale,
+    // then it is removed; or of another build; or classifying with other thresholds). Watching
+    // a port it does not watch yet adds the port to it (one seeding walk). Its wait_close()
+    // polls the counters (the ring buffer has one consumer, the owner) and event_fd() is -1;
+    // programs() and maps() are empty.
+    static std::unique_ptr<BpfBackend> open_resident(const BackendOptions& opts,
+                                                     const std::string& root = "");
+    bool resident() const;  // reads a resident monitor (open_resident)
+
     uint32_t netns() const;  // inode of the network namespace the counts are keyed by
     uint32_t hz() const;     // the kernel's HZ as the iterator uses it (CONFIG_HZ or measured)
     // HZ measured from two bpf_jiffies64() readings 200 ms apart (used when CONFIG_HZ is
@@ -73,6 +88,7 @@ class BpfBackend : public Backend {
     PortCounts read_counts(uint16_t port) const;
 
     struct Impl;
+    explicit BpfBackend(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };
 
