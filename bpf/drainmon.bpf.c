@@ -302,8 +302,7 @@ static __always_inline struct zdd_thresholds thresholds(void) {
 
 /* Writes one classified sample of a connection (both iterators). */
 static __always_inline void emit_sample(struct seq_file* seq, struct tcp_sock* tp,
-                                        const struct zdd_port_key* key, __u32 state,
-                                        __u32 mark) {
+                                        const struct zdd_port_key* key, __u32 state, __u32 mark) {
     const struct sock_common* skc = &tp->inet_conn.icsk_inet.sk.__sk_common;
     struct zdd_sock_sample s = {};
     s.netns = key->netns;
