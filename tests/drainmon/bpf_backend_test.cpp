@@ -941,3 +941,45 @@ TEST_CASE("a resident monitor whose owner died is removed, not read") {
     };
     CHECK(zdd_test::wait_until(none_left, 5s, 100ms));
 }
+
+TEST_CASE("walks of the marks map while connections come and go stay exact at the end") {
+    zdd_test::require_root();
+    UniqueFd lst = zdd_test::tcp_listen("127.0.0.1", 0);
+    uint16_t port = zdd_test::local_port(lst.get());
+    BpfBackend b(BackendOptions{});
+    b.watch(port);
+    auto kept = open_pairs(lst.get(), "127.0.0.1", port, 50);
+
+    std::atomic<bool> done{false};
+    std::string error;
+    std::thread churn([&] {
+        try {
+            for (int i = 0; i < 3000; ++i) {  // bounded
+                TcpPair p = zdd_test::tcp_pair(lst.get(), "127.0.0.1", port);
+                if (i % 2) reset_client(p.client);
+            }
+        } catch (const std::exception& e) {
+            error = e.what();
+        }
+        done = true;
+    });
+    int walks = 0;
+    while (!done) {
+        Snapshot s = b.snapshot({port});
+        ++walks;
+        CHECK(s.sockets.size() >= 50);  // the kept ones are always there
+        CHECK(s.underflow == 0);
+        for (const auto& x : s.sockets) CHECK(x.local.port == port);
+    }
+    churn.join();
+    REQUIRE(error.empty());
+    INFO("walks during the churn: " << walks);
+    Snapshot s = settle(b, port, [](const PortCounts& p) {
+        return p.established == 50 && p.close_wait == 0 && p.closing == 0;
+    });
+    CHECK(port_of(s, port).established == 50);
+    CHECK(port_of(s, port).established == zdd_test::ss_established(port));
+    CHECK(s.sockets.size() == 50);
+    CHECK(s.underflow == 0);
+    CHECK(b.tracked_sockets() == 50);
+}
