@@ -889,6 +889,7 @@ TEST_CASE("a pinned monitor is read by another instance without loading programs
     }
     // the pins went with the owner, and with them every program
     CHECK_FALSE(path_exists(dir));
+    CHECK_FALSE(path_exists("/sys/fs/bpf/zdd"));
     CHECK(BpfBackend::open_resident(BackendOptions{}) == nullptr);
     REQUIRE(progs.size() >= 4);
     auto none_left = [&] {

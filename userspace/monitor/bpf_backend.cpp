@@ -134,6 +134,7 @@ bool owner_alive(const Bss& bss) {
 void remove_pins(const std::string& dir) {
     for (const char* name : kPinNames) ::unlink((dir + "/" + name).c_str());
     ::rmdir(dir.c_str());
+    ::rmdir(dir.substr(0, dir.rfind('/')).c_str());  // .../zdd, when no other namespace's is left
 }
 
 // The pinned .bss of `dir`, mapped shared (nullptr when absent or not ours).
@@ -346,7 +347,6 @@ bool BpfBackend::pin(const std::string& root) {
             throw BackendError("cannot mount bpffs at " + base + ": " + std::strerror(errno));
     }
     std::string dir = resident_dir(root, m.netns);
-    ::mkdir((base + "/zdd").c_str(), 0700);
     {
         UniqueFd fd;
         size_t len = 0;
@@ -357,6 +357,7 @@ bool BpfBackend::pin(const std::string& root) {
         }
         remove_pins(dir);  // stale: its owner died without removing them
     }
+    ::mkdir((base + "/zdd").c_str(), 0700);
     if (::mkdir(dir.c_str(), 0700) != 0)
         throw BackendError("cannot pin the monitor in " + dir + ": " + std::strerror(errno));
 
