@@ -36,6 +36,13 @@ die() {
     exit 2
 }
 need_root() { [[ $(id -u) -eq 0 ]] || die "needs root"; }
+# nspawn's options for DIR: no machined and no scope unit (systemd is not PID 1 on the host),
+# a machine name of its own so two containers never share nspawn's runtime paths.
+nspawn_opts() {
+    local name
+    name=$(basename "$1" | tr -c 'A-Za-z0-9\n-' - | cut -c1-50)
+    printf '%s\n' -q -D "$1/root" --register=no --keep-unit "--machine=zdd-$name"
+}
 
 cmd_base() {
     need_root
@@ -92,7 +99,9 @@ cmd_offline_run() {
     printf '#!/bin/sh\nexit 101\n' >"$dir/root/usr/sbin/policy-rc.d"
     chmod 0755 "$dir/root/usr/sbin/policy-rc.d"
     local rc=0
-    systemd-nspawn -q -D "$dir/root" --register=no --pipe \
+    local opts
+    mapfile -t opts < <(nspawn_opts "$dir")
+    systemd-nspawn "${opts[@]}" --pipe \
         --bind="$CACHE/apt-archives:/var/cache/apt/archives" \
         env -i PATH=$PATH_IN HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@" </dev/null || rc=$?
     rm -f "$dir/root/usr/sbin/policy-rc.d"
@@ -117,7 +126,9 @@ cmd_boot() {
     [[ -d $dir/root ]] || die "$dir/root missing (container.sh create)"
     command -v systemd-nspawn >/dev/null || die "systemd-nspawn not found (scripts/install-deps.sh --test)"
     [[ ! -e $dir/nspawn.pid ]] || cmd_stop "$dir"
-    setsid systemd-nspawn -q -D "$dir/root" --boot --register=no --private-network \
+    local opts
+    mapfile -t opts < <(nspawn_opts "$dir")
+    setsid systemd-nspawn "${opts[@]}" --boot --private-network \
         --console=read-only >"$dir/console.log" 2>&1 </dev/null &
     local nspawn=$!
     echo "$nspawn" >"$dir/nspawn.pid"
