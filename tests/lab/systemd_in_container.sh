@@ -73,9 +73,12 @@ lab_check "zdd warned that the units run the instance as root" \
 # --- deploy, rollback, cut: nothing comes back by Restart= ---
 lab_reset
 lab_check "deploy v1 (blue) exits 0" deploy_ok deploy-v1 v1
+lab_check "deploy v2 (green) exits 0" deploy_ok deploy-v2 v2 DRAIN_TIMEOUT=30
+# Both colors' links exist now: verify judges the units as they run.
 lab_check "systemd-analyze verify accepts the installed units" \
     systemd-analyze verify "/etc/systemd/system/$(unit blue)" "/etc/systemd/system/$(unit green)"
-lab_check "deploy v2 (green) exits 0" deploy_ok deploy-v2 v2 DRAIN_TIMEOUT=30
+lab_check "the units restart a crashed color (Restart=on-failure): the checks below mean something" \
+    test "$(prop blue Restart)" = on-failure
 lab_check "blue, stopped after its drain, stays stopped (NRestarts=0)" not_restarted blue
 lab_check "nginx serves v2" test "$(lab_version_via_nginx)" = v2
 lab_check "the deploy's args reached the unit (--version-string v2 in ExecStart)" \
