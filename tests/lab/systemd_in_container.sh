@@ -122,6 +122,30 @@ fi
 lab_check "green, drained by zdd drain, stays stopped (NRestarts=0)" not_restarted green
 lab_check "nginx serves v4" test "$(lab_version_via_nginx)" = v4
 
+# --- a release that exits 1 when stopped: Restart=on-failure would bring it back unless zdd's
+# stop is a stop job. The wrapper forwards the signal to the demo app and fails itself.
+cat >"$LAB_RUN_LB/failing-app.sh" <<'EOF2'
+#!/bin/sh
+/usr/bin/zdd-demo-app "$@" &
+child=$!
+trap 'kill -INT $child; wait $child; exit 1' INT
+trap 'kill -TERM $child; wait $child; exit 1' TERM
+wait $child
+EOF2
+chmod 0755 "$LAB_RUN_LB/failing-app.sh"
+APP_BIN=$LAB_RUN_LB/failing-app.sh
+lab_check "deploy v5 (a release that exits 1 when stopped) exits 0" deploy_ok deploy-v5 v5
+APP_BIN=/usr/bin/zdd-demo-app
+lab_stream_start fail-stream 600 500
+lab_check "a stream runs on v5" lab_stream_wait_first fail-stream
+lab_deploy cut-v6 v6 -- --drain-timeout 5
+lab_check "the cut of v5 exits 3 (got $LAB_LAST_RC)" test "$LAB_LAST_RC" = 3
+lab_check "v5 (green), cut and exiting 1, is not restarted (NRestarts=0)" not_restarted green
+lab_check "v5's exit was a failure to systemd (so only the stop job kept Restart= away)" \
+    test "$(prop green ExecMainStatus)" = 1
+lab_check "nginx serves v6" test "$(lab_version_via_nginx)" = v6
+lab_job_kill client fail-stream TERM
+
 # --- bad input never reaches a unit file ---
 rm -rf /tmp/zdd-units-bad
 rc=0
