@@ -1,4 +1,6 @@
-// A real temporary directory, removed with everything in it on destruction.
+// A temporary directory of this run (mkdtemp under $TMPDIR), removed with everything in it on
+// destruction. Every test that writes files writes them here: no fixed paths, so nothing a
+// previous run left can satisfy a later one.
 #pragma once
 
 #include <sys/stat.h>
@@ -6,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 
@@ -13,9 +16,9 @@ namespace zdd_test {
 
 class TempDir {
   public:
-    explicit TempDir(const std::string& tag = "zdd") {
+    explicit TempDir(const std::string& tag = "zdd-test") {
         std::string t = (std::filesystem::temp_directory_path() / (tag + "-XXXXXX")).string();
-        if (!::mkdtemp(t.data())) throw std::runtime_error("mkdtemp failed");
+        if (!::mkdtemp(t.data())) throw std::runtime_error("mkdtemp failed for " + t);
         path_ = t;
     }
     ~TempDir() {
@@ -27,6 +30,20 @@ class TempDir {
 
     const std::filesystem::path& path() const { return path_; }
     std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+    std::string file(const std::string& name) const { return (path_ / name).string(); }
+    // Writes name with content and permission bits `mode`; returns its path.
+    std::string write(const std::string& name, const std::string& content,
+                      std::filesystem::perms mode = std::filesystem::perms::owner_read |
+                                                    std::filesystem::perms::owner_write) const {
+        const std::string p = file(name);
+        {
+            std::ofstream f(p, std::ios::binary | std::ios::trunc);
+            f << content;
+            if (!f) throw std::runtime_error("cannot write " + p);
+        }
+        std::filesystem::permissions(p, mode);
+        return p;
+    }
 
   private:
     std::filesystem::path path_;
@@ -45,6 +62,9 @@ inline void write_text(const std::filesystem::path& p, const std::string& text,
 inline std::string read_text(const std::filesystem::path& p) {
     std::ifstream f(p, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(f), {});
+}
+inline std::string read_file(const std::filesystem::path& p) {
+    return read_text(p);
 }
 
 }  // namespace zdd_test
