@@ -94,8 +94,9 @@ for t in "${targets[@]}"; do
     "$corpus" "$root/fuzz/corpus/$t" >"$log" 2>&1
   rc=$?
   set -e
-  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+  # A crash on the first inputs prints no coverage line: an empty figure, not an exit.
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1 || true)
+  cov=$({ grep -o 'cov: [0-9]*' "$log" || true; } | tail -1 | cut -d' ' -f2)
   if ((rc == 0)); then
     echo "fuzz: $t ok: ${runs:-?} runs in $((SECONDS - start))s, coverage ${cov:-?}, corpus $(find "$corpus" -type f | wc -l) inputs"
     if [[ $merge == true ]]; then
