@@ -97,9 +97,9 @@ std::string render_prometheus(const Snapshot& snap) {
     family(o, "zdd_monitor_map_overflow_total", "counter",
            "Sockets or ports the monitor's bounded maps could not hold (counts may be low).");
     o << "zdd_monitor_map_overflow_total " << snap.overflow << "\n";
-    family(o, "zdd_monitor_counter_underflow_total", "counter",
+    family(o, "zdd_monitor_underflow_total", "counter",
            "Counter decrements that would have gone below zero (a monitor bug if ever > 0).");
-    o << "zdd_monitor_counter_underflow_total " << snap.underflow << "\n";
+    o << "zdd_monitor_underflow_total " << snap.underflow << "\n";
     family(o, "zdd_monitor_incomplete", "gauge", "1 when the counts are incomplete (overflow).");
     o << "zdd_monitor_incomplete " << (snap.incomplete ? 1 : 0) << "\n";
     family(o, "zdd_monitor_info", "gauge", "The monitor backend in use (always 1).");
