@@ -1,4 +1,4 @@
-// The drain wait (DESIGN.md "The drain gate"): the kernel monitor and the app's own report,
+// The drain wait (docs/design.md "The drain gate"): the kernel monitor and the app's own report,
 // decided by the gate, with the seed's progress line. It wakes at once on the monitor's close
 // event, polls the app every app_poll, re-checks when a socket is due to change class, and
 // stops at the timeout or when asked to. zdd's deploy step 5 and `drain-inspector wait` both

@@ -16,7 +16,7 @@ namespace drainmon {
 
 namespace {
 
-// The class/reason pairs the classifier can give (DESIGN.md's table).
+// The class/reason pairs the classifier can give (docs/design.md's table).
 constexpr std::pair<zdd_class, zdd_reason> kClassReasons[] = {
     {ZDD_CLASS_ACTIVE, ZDD_REASON_RECENT_DATA},     {ZDD_CLASS_ACTIVE, ZDD_REASON_QUEUED},
     {ZDD_CLASS_ACTIVE, ZDD_REASON_REQUEST_PENDING}, {ZDD_CLASS_ACTIVE, ZDD_REASON_SERVER_PUSH},
