@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * The one classifier of a TCP socket on a watched port (docs/design.md, "Classes of a socket").
  * Plain C with no includes of its own: it is compiled into the BPF iterator (after vmlinux.h)

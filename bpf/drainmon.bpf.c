@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * drainmon: per-(netns, local port) TCP connection counts, close events and per-socket
  * samples (docs/design.md, "Kernel facts").
