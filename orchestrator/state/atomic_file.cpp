@@ -47,12 +47,7 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
     struct stat st {};
     if (::stat(path.c_str(), &st) == 0) mode = st.st_mode & 07777;
 
-    // Appended, not "." + string: GCC 12 at -O2 flags operator+(const char*, string&&) with a
-    // false -Wrestrict (GCC bug 105329).
-    std::string name = ".";
-    name += path.filename().string();
-    name += ".tmpXXXXXX";
-    std::string tmpl = (dir / name).string();
+    std::string tmpl = (dir / ("." + path.filename().string() + ".tmpXXXXXX")).string();
     UniqueFd fd(::mkostemp(tmpl.data(), O_CLOEXEC));
     if (!fd) throw FileError(errstr("cannot create a temp file in", dir));
     // From here on, any failure removes the temp file.
