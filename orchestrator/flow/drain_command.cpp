@@ -87,8 +87,10 @@ int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor) {
         ctx.state.active && *ctx.state.active != old ? ctx.state.active : std::nullopt;
     bool serving_died = false;
     auto last_check = std::chrono::steady_clock::now();
+    constexpr int kStandDown = -2;  // not a signal number: a rollback asked us to stand down
     auto stop_asked = [&]() -> int {
         if (int sig = interrupted()) return sig;
+        if (stand_down_requested()) return kStandDown;
         const auto now = std::chrono::steady_clock::now();
         if (serving && now - last_check >= 500ms) {
             last_check = now;
@@ -101,7 +103,7 @@ int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor) {
     };
 
     DrainResult r;
-    if (int sig = interrupted()) {
+    if (int sig = stop_asked()) {
         r.end = DrainEnd::interrupted;
         r.signal = sig;
     } else {
@@ -119,6 +121,16 @@ int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor) {
     }
     if (serving && (serving_died || (r.end != DrainEnd::interrupted && !ctx.running(*serving))))
         return fall_back_to(ctx, old, *serving);
+
+    if (r.end == DrainEnd::interrupted && r.signal == kStandDown) {
+        // The rollback waiting for our lock finishes the job: nothing is touched here, so
+        // the streams on both colors go on; the state says where we stopped.
+        ctx.state.last_error =
+            "stood down while draining " + to_string(old) + ": superseded by a rollback";
+        ctx.save();
+        ctx.warn(ctx.state.last_error + " (exit 18)");
+        return kExitSuperseded;
+    }
 
     if (r.end == DrainEnd::interrupted) {
         ctx.state.last_error = std::string("interrupted by ") + signal_name(r.signal) +

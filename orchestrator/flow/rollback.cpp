@@ -1,17 +1,76 @@
 #include "flow/rollback.hpp"
 
+#include <signal.h>
+
 #include <filesystem>
+#include <fstream>
+#include <thread>
 
 #include "flow/deploy.hpp"
 #include "flow/deploy_context.hpp"
+#include "flow/interrupts.hpp"
+#include "flow/status.hpp"
 
 namespace zdd {
 
 using namespace std::chrono_literals;
 
+namespace {
+
+constexpr auto kStandDownWait = 10s;
+
+// Only a zdd is ever sent the stand-down signal (SIGUSR1 kills most other programs).
+bool is_zdd(int pid) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/comm");
+    std::string comm;
+    std::getline(f, comm);
+    return comm == "zdd" || comm.rfind("vibe-zero-down", 0) == 0;
+}
+
+// The deploy lock; when a zdd holds it in step 5 (draining), that zdd is asked to stand down
+// (kStandDownSignal) and the lock is waited for, bounded. Any other holder: Failure(kExitLocked).
+DeployLock take_lock(Context& ctx) {
+    try {
+        return DeployLock::acquire(ctx.cfg.state_dir);
+    } catch (const LockBusy& busy) {
+        ctx.load();
+        const auto& s = ctx.state;
+        const int holder = lock_holder(ctx.cfg.state_dir);
+        const bool draining =
+            s.draining && s.deploy && s.deploy->phase() == Phase::draining && holder > 0;
+        if (!draining || !is_zdd(holder))
+            throw Failure(kExitLocked, std::string(busy.what()) +
+                                           " (a rollback takes over only a zdd in step 5, "
+                                           "draining)");
+        ctx.info("zdd (pid " + std::to_string(holder) + ") is draining " + to_string(*s.draining) +
+                 ": asking it to stand down (SIGUSR1)");
+        if (::kill(holder, kStandDownSignal) != 0)
+            throw Failure(kExitLocked, std::string(busy.what()) + " (cannot signal it)");
+        const auto deadline = std::chrono::steady_clock::now() + kStandDownWait;
+        for (;;) {
+            try {
+                return DeployLock::acquire(ctx.cfg.state_dir);
+            } catch (const LockBusy&) {
+                if (std::chrono::steady_clock::now() >= deadline)
+                    throw Failure(kExitLocked, "zdd (pid " + std::to_string(holder) +
+                                                   ") did not stand down within " +
+                                                   human_duration(kStandDownWait.count()) +
+                                                   " of SIGUSR1; nothing was changed");
+            } catch (const StateError& e) {
+                throw Failure(kExitState, e.what());
+            }
+            std::this_thread::sleep_for(100ms);
+        }
+    } catch (const StateError& e) {
+        throw Failure(kExitState, e.what());
+    }
+}
+
+}  // namespace
+
 int run_rollback(const Config& cfg, std::ostream& err) {
     Context ctx(cfg, err);
-    DeployLock lock = acquire_deploy_lock(cfg);
+    DeployLock lock = take_lock(ctx);
     ctx.load();
     if (!ctx.state.active)
         throw Failure(kExitNothingToDo, "no active color recorded in " +
