@@ -66,6 +66,11 @@ int switch_to(Context& ctx, const SwitchPlan& plan) {
     const std::string new_name = to_string(to) + " on port " + std::to_string(ctx.port(to));
     ctx.state.deploy = DeployRecord{to, plan.from, {}};
     ctx.state.last_error.clear();
+    // What `to` was before this attempt: put back if the attempt fails before traffic moves,
+    // so a rollback never goes to a candidate that never served.
+    std::optional<InstanceRecord> previous_record;
+    if (auto it = ctx.state.instances.find(to); it != ctx.state.instances.end())
+        previous_record = it->second;
 
     bool started = false;        // we started `to`: stop it if we fail before traffic moves
     bool traffic_moved = false;  // nginx sends `to` traffic
@@ -170,12 +175,16 @@ int switch_to(Context& ctx, const SwitchPlan& plan) {
         if (started && !traffic_moved) {
             try {
                 ctx.info("stopping " + to_string(to) + ": " + ctx.stop(to, 5s));
+                if (previous_record)
+                    ctx.state.instances[to] = *previous_record;
+                else
+                    ctx.state.instances.erase(to);
             } catch (const std::exception& e) {
                 ctx.warn(std::string("cannot stop ") + to_string(to) + ": " + e.what());
             }
         }
-        if (traffic_moved && f.code == kExitInterrupted)
-            ctx.state.last_error += "; finish with `zdd drain`";
+        if (traffic_moved && f.code != kExitDrainCut)
+            ctx.state.last_error += "; finish with `zdd drain` (or `zdd rollback`)";
         try {
             ctx.save();
         } catch (const std::exception&) {
@@ -188,7 +197,7 @@ int run_deploy(const Config& cfg, const std::filesystem::path& binary,
                const std::vector<std::string>& args, std::ostream& err) {
     Context ctx(cfg, err);
     DeployLock lock = acquire_deploy_lock(cfg);
-    ctx.load();
+    ctx.load_reconciled();
     if (ctx.state.draining)
         throw Failure(kExitDrainPending,
                       to_string(*ctx.state.draining) +

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <thread>
 
+#include "flow/nginx_truth.hpp"
 #include "gate/app_report.hpp"
 #include "state/env_file.hpp"
 #include "runner/port_owner.hpp"
@@ -73,6 +74,23 @@ void Context::load() {
     } catch (const StateError& e) {
         throw Failure(kExitState, e.what());
     }
+}
+
+void Context::load_reconciled() {
+    load();
+    if (std::string note = reconcile_with_nginx(*this); !note.empty()) {
+        warn(note);
+        save();
+    }
+}
+
+void Context::refuse_if_served(Color c, const char* what) const {
+    auto listed = upstream_colors(*this);
+    if (listed && listed->count(c))
+        throw Failure(kExitState, std::string("refusing to ") + what + " " + to_string(c) + ": " +
+                                      upstream.path().string() +
+                                      " still sends it traffic (zdd never stops the color nginx "
+                                      "serves); see `zdd status`");
 }
 
 void Context::save() {
@@ -178,6 +196,7 @@ std::string Context::stop(Color c, std::chrono::milliseconds term_wait) {
         forget_pid(c);
         return to_string(c) + " was not running";
     }
+    refuse_if_served(c, "stop");
     const std::string who =
         to_string(c) + (p.pid > 0 ? " (pid " + std::to_string(p.pid) + ")" : "");
     runner->signal(c, p, SIGTERM);
@@ -206,6 +225,7 @@ std::string Context::cut(Color c, std::chrono::milliseconds grace) {
         forget_pid(c);
         return to_string(c) + " had already exited";
     }
+    refuse_if_served(c, "cut");
     const std::string who =
         to_string(c) + (p.pid > 0 ? " (pid " + std::to_string(p.pid) + ")" : "");
     runner->signal(c, p, SIGINT);

@@ -53,6 +53,9 @@ class Context {
     void warn(const std::string& msg) const;
     // Loads state.json; Failure(kExitState) when corrupt.
     void load();
+    // load(), then state.json brought in line with what nginx serves (nginx_truth.hpp), saved
+    // and warned about when they disagreed.
+    void load_reconciled();
     // Writes state.json; Failure(kExitState) when it cannot.
     void save();
     // Records the phase with its time, saves, and prints the step's line.
@@ -68,7 +71,9 @@ class Context {
     // Failure(kExitStart) when the port is busy or the start fails.
     void start(Color c, const std::filesystem::path& binary, const std::vector<std::string>& args);
     // SIGTERM (streams finish), then SIGINT and SIGKILL if it will not exit within the bounds.
-    // Returns a one-line account; Failure(kExitStopFailed) if it survives SIGKILL.
+    // Returns a one-line account; Failure(kExitStopFailed) if it survives SIGKILL. stop() and
+    // cut() refuse (Failure(kExitState)) a color nginx's upstream file lists: zdd never stops
+    // the color nginx serves.
     std::string stop(Color c, std::chrono::milliseconds term_wait);
     // SIGINT (streams cancelled cleanly), SIGKILL after `grace`.
     std::string cut(Color c, std::chrono::milliseconds grace);
@@ -83,6 +88,7 @@ class Context {
     std::string probe(Color want);
 
   private:
+    void refuse_if_served(Color c, const char* what) const;
     void forget_pid(Color c);
     ProcessRef signal_target(Color c);
 };

@@ -5,6 +5,7 @@
 
 #include "gate/drain_wait.hpp"
 #include "flow/interrupts.hpp"
+#include "flow/nginx_truth.hpp"
 
 namespace zdd {
 
@@ -179,12 +180,12 @@ int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor) {
 int run_drain(const Config& cfg, std::optional<Color> color, std::ostream& err) {
     Context ctx(cfg, err);
     DeployLock lock = acquire_deploy_lock(cfg);
-    ctx.load();
+    ctx.load_reconciled();
     Color c;
     if (color) {
         c = *color;
-    } else if (ctx.state.draining) {
-        c = *ctx.state.draining;
+    } else if (auto old = unfinished_old(ctx.state)) {
+        c = *old;
     } else {
         ctx.info("nothing is draining");
         return kExitOk;

@@ -9,6 +9,7 @@
 #include "flow/deploy.hpp"
 #include "flow/deploy_context.hpp"
 #include "flow/interrupts.hpp"
+#include "flow/nginx_truth.hpp"
 #include "flow/status.hpp"
 
 namespace zdd {
@@ -71,7 +72,7 @@ DeployLock take_lock(Context& ctx) {
 int run_rollback(const Config& cfg, std::ostream& err) {
     Context ctx(cfg, err);
     DeployLock lock = take_lock(ctx);
-    ctx.load();
+    ctx.load_reconciled();
     if (!ctx.state.active)
         throw Failure(kExitNothingToDo, "no active color recorded in " +
                                             ctx.store.state_file().string() +
@@ -80,9 +81,10 @@ int run_rollback(const Config& cfg, std::ostream& err) {
     const Color from = *ctx.state.active;
     const Color to = other(from);
 
-    // The last deploy stopped before traffic moved: nginx still sends everything to `from`.
+    // The last deploy stopped before its color took traffic (interrupted, or failed at
+    // `nginx -t`, the reload or the probe): `from` is the last color that served, so it stays.
     const auto& d = ctx.state.deploy;
-    if (d && d->to != from && d->phase() && *d->phase() < Phase::shifting) {
+    if (candidate_never_served(ctx.state)) {
         std::string what =
             ctx.running(d->to) ? ctx.stop(d->to, 10s) : to_string(d->to) + " is not running";
         ctx.state.deploy->phases.push_back({Phase::done, unix_now()});

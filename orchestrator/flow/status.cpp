@@ -9,6 +9,7 @@
 #include "gate/app_report.hpp"
 #include "flow/deploy_context.hpp"
 #include "flow/drain_command.hpp"
+#include "flow/nginx_truth.hpp"
 #include "gate/drain_gate.hpp"
 #include "runner/instance_runner.hpp"
 #include "runner/port_owner.hpp"
@@ -44,6 +45,8 @@ int lock_holder(const std::string& state_dir) {
 json status_json(const Config& cfg, bool live) {
     Context ctx(cfg, std::cerr);
     ctx.load();
+    // In memory only: status changes nothing, but reports what nginx serves.
+    const std::string nginx_note = reconcile_with_nginx(ctx);
     const State& s = ctx.state;
     const double now = unix_now();
     json out;
@@ -88,6 +91,7 @@ json status_json(const Config& cfg, bool live) {
         out["deploy"] = nullptr;
     }
     out["last_error"] = s.last_error;
+    out["state_note"] = nginx_note;
 
     std::string hint;
     if (s.draining && holder == 0)
@@ -95,12 +99,15 @@ json status_json(const Config& cfg, bool live) {
                " is still draining and no zdd is running: finish with "
                "`zdd drain --color " +
                to_string(*s.draining) + "` (or `zdd rollback`)";
-    else if (s.deploy && s.deploy->phase() != Phase::done && holder == 0)
-        hint = "the deploy of " + to_string(s.deploy->to) + " stopped in phase " +
-               to_string(*s.deploy->phase()) +
-               (s.deploy->phase() < Phase::shifting
-                    ? " before traffic moved: deploy again, or `zdd rollback` to stop it"
-                    : ": `zdd drain` finishes it, `zdd rollback` goes back");
+    else if (s.deploy && s.deploy->phase() && s.deploy->phase() != Phase::done && holder == 0)
+        hint =
+            "the deploy of " + to_string(s.deploy->to) + " stopped in phase " +
+            to_string(*s.deploy->phase()) +
+            (candidate_never_served(s)
+                 ? " before it took traffic: " + to_string(*s.active) +
+                       " still serves; deploy again, or `zdd rollback` to stop the leftover " +
+                       to_string(s.deploy->to) + " (traffic stays on " + to_string(*s.active) + ")"
+                 : ": `zdd drain` finishes it, `zdd rollback` goes back");
     out["hint"] = hint;
 
     if (live && s.draining) {
@@ -187,6 +194,7 @@ std::string status_text(const json& st) {
         o << "\n";
     }
     if (!str(st["last_error"]).empty()) o << "last error: " << str(st["last_error"]) << "\n";
+    if (!str(st["state_note"]).empty()) o << "note: " << str(st["state_note"]) << "\n";
     if (!str(st["hint"]).empty()) o << "hint: " << str(st["hint"]) << "\n";
     return o.str();
 }
