@@ -89,6 +89,11 @@ void DemoServer::add_routes() {
     });
 
     Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+        if (options_.fail_health_after_s > 0 &&
+            state_.uptime_seconds() >= options_.fail_health_after_s) {
+            send_json(res, 503, {{"status", "failing"}, {"reason", "FAIL_HEALTH_AFTER_S"}});
+            return;
+        }
         send_json(res, 200, {{"status", "ok"}, {"version", state_.identity().version}});
     });
 

@@ -23,6 +23,7 @@ struct ServerOptions {
     std::chrono::milliseconds keep_alive_timeout{5000};
     std::chrono::milliseconds read_timeout{5000};
     std::chrono::milliseconds write_timeout{5000};
+    long fail_health_after_s = 0;  // fault for tests: /health answers 503 from then on; 0 = never
 };
 
 constexpr long kMaxWorkMs = 10 * 60 * 1000;

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "gate/app_report.hpp"
+#include "flow/canary_hold.hpp"
 #include "flow/drain_command.hpp"
 #include "runner/health_check.hpp"
 #include "flow/interrupts.hpp"
@@ -44,6 +45,40 @@ void adopt_or_first(Context& ctx) {
     ctx.info("adopting the running " + to_string(*c) + " on port " + std::to_string(rec.port) +
              (rec.pid ? " (pid " + std::to_string(rec.pid) + ")" : "") + " from " +
              ctx.cfg.status_file);
+}
+
+// The canary failed its hold: the old color serves alone again (confirmed reload), the canary
+// is drained (its streams finish) and stopped, and its record goes back to what it was, so no
+// rollback ever returns to it. Returns kExitCanaryFailed unless the drain itself ended
+// otherwise (interrupted, superseded).
+int back_out_canary(Context& ctx, Color to, Color from, const std::string& why,
+                    const std::optional<InstanceRecord>& previous_record) {
+    const std::string line = "canary " + to_string(to) + " failed during the hold: " + why;
+    ctx.warn(line + "; putting " + to_string(from) + " back alone");
+    auto monitor = open_monitor(ctx.cfg, ctx);
+    monitor->watch(ctx.port(to));
+    ctx.state.last_error = line;
+    ctx.enter(Phase::removing_old, "nginx: " + to_string(from) + " alone again, removing " +
+                                       to_string(to) + " from the upstream");
+    ctx.apply(ctx.upstream_for({{from, 100}}));
+    ctx.state.active = from;
+    ctx.save();
+    try {
+        write_status_file(ctx.cfg.status_file, from);
+    } catch (const std::exception& e) {
+        ctx.warn(std::string("cannot write the status file: ") + e.what());
+    }
+    const int code = drain_and_stop(ctx, to, monitor.get());
+    if (code != kExitOk && code != kExitDrainCut) return code;
+    if (previous_record && !ctx.running(to))
+        ctx.state.instances[to] = *previous_record;
+    else if (!ctx.running(to))
+        ctx.state.instances.erase(to);
+    ctx.state.last_error = line + "; " + to_string(from) + " serves alone again" +
+                           (code == kExitDrainCut ? " (the canary's drain timed out: cut)" : "");
+    ctx.save();
+    ctx.warn(ctx.state.last_error + " (exit 19)");
+    return kExitCanaryFailed;
 }
 
 }  // namespace
@@ -130,9 +165,11 @@ int switch_to(Context& ctx, const SwitchPlan& plan) {
 
         // Step 3.
         if (plan.from) {
-            ctx.enter(Phase::shifting, "Step 3: nginx: " + to_string(to) + " weight=100, " +
-                                           to_string(*plan.from) + " weight=1");
-            ctx.apply(ctx.upstream_for({{to, 100}, {*plan.from, 1}}));
+            ctx.enter(Phase::shifting, "Step 3: nginx: " + to_string(to) +
+                                           " weight=" + std::to_string(cfg.weight_new) + ", " +
+                                           to_string(*plan.from) +
+                                           " weight=" + std::to_string(cfg.weight_old));
+            ctx.apply(ctx.upstream_for({{to, cfg.weight_new}, {*plan.from, cfg.weight_old}}));
         } else {
             ctx.enter(Phase::shifting, "Step 3: nginx: " + to_string(to) + " alone (first deploy)");
             ctx.apply(ctx.upstream_for({{to, 100}}));
@@ -161,6 +198,17 @@ int switch_to(Context& ctx, const SwitchPlan& plan) {
         if (!plan.from) {
             ctx.enter(Phase::done, "Done: " + new_name + " serves alone (first deploy)");
             return kExitOk;
+        }
+
+        // The held canary.
+        if (cfg.shift_hold > 0) {
+            ctx.info("Step 3: holding these weights for " + human_duration(cfg.shift_hold) +
+                     ", checking " + to_string(to) + " every second (process, /health" +
+                     (cfg.probe_url.empty() ? "" : ", probe through nginx") + ")");
+            std::string bad = hold_canary(ctx, to, cfg.shift_hold);
+            fail_if_interrupted("while holding the canary");
+            if (!bad.empty()) return back_out_canary(ctx, to, *plan.from, bad, previous_record);
+            ctx.info(to_string(to) + " stayed good for " + human_duration(cfg.shift_hold));
         }
 
         // Step 4.
