@@ -245,42 +245,44 @@ int run_deploy(const Config& cfg, const std::filesystem::path& binary,
                const std::vector<std::string>& args, std::ostream& err) {
     Context ctx(cfg, err);
     DeployLock lock = acquire_deploy_lock(cfg);
-    ctx.load_reconciled();
-    if (ctx.state.draining)
-        throw Failure(kExitDrainPending,
-                      to_string(*ctx.state.draining) +
-                          " is still draining from an interrupted deploy: run `zdd drain` to "
-                          "finish it or `zdd rollback`, then deploy again");
-    ctx.token = load_token_or_fail(cfg);
-    if (!ctx.state.active) adopt_or_first(ctx);
+    return recording_result(ctx, [&]() -> int {
+        ctx.load_reconciled();
+        if (ctx.state.draining)
+            throw Failure(kExitDrainPending,
+                          to_string(*ctx.state.draining) +
+                              " is still draining from an interrupted deploy: run `zdd drain` to "
+                              "finish it or `zdd rollback`, then deploy again");
+        ctx.token = load_token_or_fail(cfg);
+        if (!ctx.state.active) adopt_or_first(ctx);
 
-    std::optional<Color> from = ctx.state.active;
-    const Color to = from ? other(*from) : Color::blue;
-    if (from) check_token_against(ctx, *from);
+        std::optional<Color> from = ctx.state.active;
+        const Color to = from ? other(*from) : Color::blue;
+        if (from) check_token_against(ctx, *from);
 
-    Release rel;
-    try {
-        rel = ctx.releases.add(binary);
-    } catch (const ReleaseError& e) {
-        throw Failure(kExitRelease, e.what());
-    }
-    ctx.info("release " + rel.id + " <- " + binary.string());
-    ctx.releases.link_color(to, rel.binary);
+        Release rel;
+        try {
+            rel = ctx.releases.add(binary);
+        } catch (const ReleaseError& e) {
+            throw Failure(kExitRelease, e.what());
+        }
+        ctx.info("release " + rel.id + " <- " + binary.string());
+        ctx.releases.link_color(to, rel.binary);
 
-    int code = switch_to(ctx, SwitchPlan{to, from, rel.binary, args, false});
+        int code = switch_to(ctx, SwitchPlan{to, from, rel.binary, args, false});
 
-    // Keep the releases the colors run; prune the rest beyond --keep-releases.
-    std::set<std::filesystem::path> protect;
-    for (const auto& [c, rec] : ctx.state.instances)
-        if (!rec.release.empty()) protect.insert(rec.release);
-    try {
-        for (const auto& d :
-             ctx.releases.prune(static_cast<std::size_t>(cfg.keep_releases), protect))
-            ctx.info("pruned release " + d.filename().string());
-    } catch (const std::exception& e) {
-        ctx.warn(std::string("pruning releases: ") + e.what());
-    }
-    return code;
+        // Keep the releases the colors run; prune the rest beyond --keep-releases.
+        std::set<std::filesystem::path> protect;
+        for (const auto& [c, rec] : ctx.state.instances)
+            if (!rec.release.empty()) protect.insert(rec.release);
+        try {
+            for (const auto& d :
+                 ctx.releases.prune(static_cast<std::size_t>(cfg.keep_releases), protect))
+                ctx.info("pruned release " + d.filename().string());
+        } catch (const std::exception& e) {
+            ctx.warn(std::string("pruning releases: ") + e.what());
+        }
+        return code;
+    });
 }
 
 }  // namespace zdd

@@ -53,7 +53,19 @@ Context::Context(const Config& c, std::ostream& e)
       releases(c.state_dir),
       upstream(c.upstream_file),
       nginx(nginx_options(c)),
+      metrics(c.metrics_textfile, c.service, nginx),
       runner(make_runner(c)) {}
+
+int recording_result(Context& ctx, const std::function<int()>& body) {
+    try {
+        const int code = body();
+        ctx.metrics.on_result(code);
+        return code;
+    } catch (const Failure& f) {
+        ctx.metrics.on_result(f.code);
+        throw;
+    }
+}
 
 std::string Context::deployment_url(Color c) const {
     const bool v6 = cfg.host.find(':') != std::string::npos;
@@ -104,6 +116,7 @@ void Context::save() {
 void Context::enter(Phase p, const std::string& line) {
     state.enter_phase(p);
     save();
+    metrics.on_phase(state);
     info(line);
 }
 

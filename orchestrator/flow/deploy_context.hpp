@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -15,6 +16,7 @@
 #include "core/color.hpp"
 #include "core/config.hpp"
 #include "core/exit_codes.hpp"
+#include "flow/deploy_metrics.hpp"
 #include "runner/instance_runner.hpp"
 #include "nginx/nginx_control.hpp"
 #include "nginx/nginx_upstream.hpp"
@@ -42,6 +44,7 @@ class Context {
     ReleaseStore releases;
     UpstreamFile upstream;
     Nginx nginx;
+    DeployMetrics metrics;  // --metrics-textfile (disabled without it)
     std::unique_ptr<InstanceRunner> runner;
     State state;
     Secret token;
@@ -92,6 +95,10 @@ class Context {
     void forget_pid(Color c);
     ProcessRef signal_target(Color c);
 };
+
+// Runs `body` (a command holding the lock) and records its exit code, returned or thrown as a
+// Failure, in ctx's metrics.
+int recording_result(Context& ctx, const std::function<int()>& body);
 
 // "1m 5s"
 std::string human_duration(double seconds);

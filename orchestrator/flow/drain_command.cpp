@@ -118,6 +118,9 @@ int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor) {
         o.thresholds = zdd_thresholds{static_cast<uint32_t>(to_ms(cfg.idle_after).count()),
                                       static_cast<uint32_t>(to_ms(cfg.push_gap).count()),
                                       static_cast<uint32_t>(to_ms(cfg.stuck_after).count())};
+        o.on_progress = [&](const DrainResult& p) {
+            ctx.metrics.on_drain(old, p.waited_s, p.verdict.figures);
+        };
         r = wait_for_drain(*monitor, o, ctx.err, stop_asked);
     }
     if (serving && (serving_died || (r.end != DrainEnd::interrupted && !ctx.running(*serving))))
@@ -154,6 +157,7 @@ int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor) {
         ctx.warn("drain timeout (" + human_duration(cfg.drain_timeout) + ") reached on " +
                  to_string(old) + ": cutting " + what + " - " + r.verdict.reason);
         ctx.err << describe_sockets(r.snapshot, port, "[WARN]   cut: ") << std::flush;
+        ctx.metrics.on_cut(f.connections);
         ctx.enter(Phase::stopping,
                   "Step 6: stopping " + to_string(old) + " (SIGINT: its streams are cancelled)");
         stopped = ctx.cut(old, 5s);
@@ -180,51 +184,55 @@ int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor) {
 int run_drain(const Config& cfg, std::optional<Color> color, std::ostream& err) {
     Context ctx(cfg, err);
     DeployLock lock = acquire_deploy_lock(cfg);
-    ctx.load_reconciled();
-    Color c;
-    if (color) {
-        c = *color;
-    } else if (auto old = unfinished_old(ctx.state)) {
-        c = *old;
-    } else {
-        ctx.info("nothing is draining");
-        return kExitOk;
-    }
-    if (ctx.state.active == c)
-        throw Failure(kExitUsage, to_string(c) +
-                                      " is the active color: draining it would stop the service "
-                                      "(use `zdd rollback` to move traffic away first)");
-    ctx.token = load_token_or_fail(cfg);
-    auto monitor = open_monitor(cfg, ctx);
-    monitor->watch(ctx.port(c));
-    if (!ctx.state.deploy) ctx.state.deploy = DeployRecord{other(c), c, {}};
-
-    // Interrupted before step 4 finished: the upstream may still send it new connections.
-    bool listed = false;
-    try {
-        if (auto text = ctx.upstream.read()) {
-            auto up = parse_upstream(*text, cfg.upstream_name);
-            listed = std::any_of(up.servers.begin(), up.servers.end(),
-                                 [&](const UpstreamServer& s) { return s.port == ctx.port(c); });
+    return recording_result(ctx, [&]() -> int {
+        ctx.load_reconciled();
+        Color c;
+        if (color) {
+            c = *color;
+        } else if (auto old = unfinished_old(ctx.state)) {
+            c = *old;
+        } else {
+            ctx.info("nothing is draining");
+            return kExitOk;
         }
-    } catch (const std::exception& e) {
-        ctx.warn("cannot read " + cfg.upstream_file + " (" + e.what() + "): rewriting it");
-        listed = true;
-    }
-    // Killed in step 4, the file may already leave c out while nginx still runs the config
-    // that has it: the file says nothing about what nginx runs, so redo step 4 (idempotent).
-    const bool step4_unconfirmed = ctx.state.deploy && ctx.state.deploy->from == c &&
-                                   ctx.state.deploy->phase() == Phase::removing_old;
-    if (listed || step4_unconfirmed) {
-        if (!ctx.state.active)
-            throw Failure(kExitNothingToDo, "no active color recorded: cannot take " +
-                                                to_string(c) + " out of the upstream");
-        ctx.state.enter_phase(Phase::removing_old);
-        ctx.save();
-        ctx.info("Step 4: removing " + to_string(c) + " from the nginx upstream");
-        ctx.apply(ctx.upstream_for({{*ctx.state.active, 100}}));
-    }
-    return drain_and_stop(ctx, c, monitor.get());
+        if (ctx.state.active == c)
+            throw Failure(kExitUsage,
+                          to_string(c) +
+                              " is the active color: draining it would stop the service "
+                              "(use `zdd rollback` to move traffic away first)");
+        ctx.token = load_token_or_fail(cfg);
+        auto monitor = open_monitor(cfg, ctx);
+        monitor->watch(ctx.port(c));
+        if (!ctx.state.deploy) ctx.state.deploy = DeployRecord{other(c), c, {}};
+
+        // Interrupted before step 4 finished: the upstream may still send it new connections.
+        bool listed = false;
+        try {
+            if (auto text = ctx.upstream.read()) {
+                auto up = parse_upstream(*text, cfg.upstream_name);
+                listed =
+                    std::any_of(up.servers.begin(), up.servers.end(),
+                                [&](const UpstreamServer& s) { return s.port == ctx.port(c); });
+            }
+        } catch (const std::exception& e) {
+            ctx.warn("cannot read " + cfg.upstream_file + " (" + e.what() + "): rewriting it");
+            listed = true;
+        }
+        // Killed in step 4, the file may already leave c out while nginx still runs the config
+        // that has it: the file says nothing about what nginx runs, so redo step 4 (idempotent).
+        const bool step4_unconfirmed = ctx.state.deploy && ctx.state.deploy->from == c &&
+                                       ctx.state.deploy->phase() == Phase::removing_old;
+        if (listed || step4_unconfirmed) {
+            if (!ctx.state.active)
+                throw Failure(kExitNothingToDo, "no active color recorded: cannot take " +
+                                                    to_string(c) + " out of the upstream");
+            ctx.state.enter_phase(Phase::removing_old);
+            ctx.save();
+            ctx.info("Step 4: removing " + to_string(c) + " from the nginx upstream");
+            ctx.apply(ctx.upstream_for({{*ctx.state.active, 100}}));
+        }
+        return drain_and_stop(ctx, c, monitor.get());
+    });
 }
 
 }  // namespace zdd

@@ -93,6 +93,20 @@ json status_json(const Config& cfg, bool live) {
     out["last_error"] = s.last_error;
     out["state_note"] = nginx_note;
 
+    // Workers earlier reloads left shutting down hold the old color's streams.
+    json nw;
+    try {
+        json list = json::array();
+        auto workers = ctx.nginx.shutting_down_workers();
+        for (const auto& w : workers) list.push_back({{"pid", w.pid}, {"age_seconds", w.age_s}});
+        nw["count"] = workers.size();
+        nw["oldest_age_seconds"] = workers.empty() ? 0.0 : workers.front().age_s;
+        nw["workers"] = list;
+    } catch (const std::exception& e) {
+        nw["note"] = e.what();
+    }
+    out["nginx_workers_shutting_down"] = nw;
+
     std::string hint;
     if (s.draining && holder == 0)
         hint = to_string(*s.draining) +
@@ -192,6 +206,19 @@ std::string status_text(const json& st) {
         if (dr.contains("app_note")) o << " [" << str(dr["app_note"]) << "]";
         if (dr.contains("monitor_note")) o << " [monitor: " << str(dr["monitor_note"]) << "]";
         o << "\n";
+    }
+    if (st.contains("nginx_workers_shutting_down")) {
+        const json& nw = st["nginx_workers_shutting_down"];
+        if (nw.contains("note")) {
+            o << "nginx workers shutting down: unknown (" << str(nw["note"]) << ")\n";
+        } else if (nw["count"].get<int64_t>() == 0) {
+            o << "nginx workers shutting down: none\n";
+        } else {
+            o << "nginx workers shutting down: " << nw["count"] << " (oldest "
+              << human_duration(nw["oldest_age_seconds"].get<double>()) << "; pids";
+            for (const auto& w : nw["workers"]) o << " " << w["pid"];
+            o << ")\n";
+        }
     }
     if (!str(st["last_error"]).empty()) o << "last error: " << str(st["last_error"]) << "\n";
     if (!str(st["state_note"]).empty()) o << "note: " << str(st["state_note"]) << "\n";

@@ -118,6 +118,7 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
             std::string line = drainmon::progress_line(r.verdict, static_cast<int64_t>(r.waited_s));
             if (!r.app_note.empty()) line += " [" + r.app_note + "]";
             log << line << std::endl;
+            if (o.on_progress) o.on_progress(r);
             last_reason = r.verdict.reason;
             next_progress = now + o.progress_every;
         }

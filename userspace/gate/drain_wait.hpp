@@ -17,6 +17,8 @@
 
 namespace drainmon {
 
+struct DrainResult;
+
 struct DrainWaitOptions {
     std::string host = "127.0.0.1";  // where the old instance answers /health/deployment
     uint16_t port = 0;               // the old instance's port
@@ -29,6 +31,8 @@ struct DrainWaitOptions {
     std::chrono::milliseconds progress_every{5000};
     GatePolicy policy;
     zdd_thresholds thresholds = default_thresholds();
+    // Called at each progress line with the current figures (zdd's --metrics-textfile).
+    std::function<void(const DrainResult&)> on_progress;
 };
 
 enum class DrainEnd { drained, gone, timed_out, interrupted, unauthorized };
