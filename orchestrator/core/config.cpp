@@ -1,5 +1,7 @@
 #include "core/config.hpp"
 
+#include "gate/peer_cidr.hpp"
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
@@ -235,6 +237,15 @@ void finalize(CLI::App& app, Config& c, const EnvLookup& env) {
     check_seconds("app-poll", c.app_poll, false);
     check_seconds("min-drain", c.min_drain, true);
     check_seconds("shift-hold", c.shift_hold, true);
+    if (c.drain_timeout > 0 && c.min_drain > c.drain_timeout)
+        throw ConfigError("--min-drain must not exceed --drain-timeout");
+    for (const auto& cidr : c.ignore_remote) {
+        try {
+            drainmon::parse_peer_cidr(cidr);
+        } catch (const drainmon::CidrError& e) {
+            throw ConfigError(e.what());
+        }
+    }
     {
         // NEW:OLD, each an nginx weight 1-1000.
         const std::string& w = c.weights_text;

@@ -52,6 +52,12 @@ int fall_back_to(Context& ctx, Color old, Color dead) {
 
 }  // namespace
 
+drainmon::GatePolicy gate_policy(const Config& cfg) {
+    drainmon::GatePolicy p{cfg.idle_ok, cfg.strict};
+    for (const auto& c : cfg.ignore_remote) p.ignore_remote.push_back(drainmon::parse_peer_cidr(c));
+    return p;
+}
+
 std::unique_ptr<drainmon::Backend> open_monitor(const Config& cfg, const Context& ctx) {
     drainmon::BackendOptions bo;
     bo.thresholds = zdd_thresholds{static_cast<uint32_t>(to_ms(cfg.idle_after).count()),
@@ -114,7 +120,8 @@ int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor) {
         o.token = ctx.token.reveal();
         o.timeout = to_ms(cfg.drain_timeout);
         o.app_poll = to_ms(cfg.app_poll);
-        o.policy = drainmon::GatePolicy{cfg.idle_ok, cfg.strict};
+        o.policy = gate_policy(cfg);
+        o.min_drain = to_ms(cfg.min_drain);
         o.thresholds = zdd_thresholds{static_cast<uint32_t>(to_ms(cfg.idle_after).count()),
                                       static_cast<uint32_t>(to_ms(cfg.push_gap).count()),
                                       static_cast<uint32_t>(to_ms(cfg.stuck_after).count())};
@@ -169,6 +176,8 @@ int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor) {
                  " after " + human_duration(r.waited_s) + ": " + r.verdict.reason);
         for (const auto& s : r.verdict.stuck)
             ctx.warn("stuck socket left (not blocking): " + drainmon::describe_socket(s));
+        for (const auto& s : r.verdict.ignored)
+            ctx.info("ignored peer (--ignore-remote): " + drainmon::describe_socket(s));
         ctx.enter(Phase::stopping, "Step 6: stopping " + to_string(old) + " (SIGTERM)");
         stopped = ctx.stop(old, 30s);
         ctx.state.last_error.clear();

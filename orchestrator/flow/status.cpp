@@ -148,8 +148,7 @@ json status_json(const Config& cfg, bool live) {
             std::string note;
             auto b = drainmon::make_backend(drainmon::parse_backend_kind(cfg.backend), bo, &note);
             auto snap = b->snapshot({ctx.port(c)}, exclude);
-            auto v = drainmon::evaluate_gate(app, snap, ctx.port(c),
-                                             drainmon::GatePolicy{cfg.idle_ok, cfg.strict});
+            auto v = drainmon::evaluate_gate(app, snap, ctx.port(c), gate_policy(cfg));
             dr["backend"] = b->name();
             dr["connections"] = v.figures.connections;
             dr["requests"] = v.figures.requests;
@@ -157,6 +156,10 @@ json status_json(const Config& cfg, bool live) {
             dr["active"] = v.figures.active;
             dr["idle"] = v.figures.idle;
             dr["stuck"] = v.figures.stuck;
+            dr["ignored"] = v.figures.ignored;
+            json ignored = json::array();
+            for (const auto& s : v.ignored) ignored.push_back(drainmon::describe_socket(s));
+            dr["ignored_connections"] = ignored;
             dr["gate"] = drainmon::gate_state_name(v.state);
             dr["reason"] = v.reason;
         } catch (const std::exception& e) {

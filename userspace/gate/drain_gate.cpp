@@ -1,5 +1,6 @@
 #include "gate/drain_gate.hpp"
 
+#include <algorithm>
 #include <sstream>
 
 namespace drainmon {
@@ -41,6 +42,11 @@ GateVerdict evaluate_gate(const std::optional<AppReport>& app, const Snapshot& k
     std::vector<SocketSample> active, idle;
     for (const auto& s : kernel.sockets) {
         if (s.local.port != port) continue;
+        if (std::any_of(policy.ignore_remote.begin(), policy.ignore_remote.end(),
+                        [&](const PeerCidr& c) { return c.contains(s.remote); })) {
+            v.ignored.push_back(s);
+            continue;
+        }
         switch (s.verdict.cls) {
             case ZDD_CLASS_ACTIVE:
                 active.push_back(s);
@@ -58,6 +64,11 @@ GateVerdict evaluate_gate(const std::optional<AppReport>& app, const Snapshot& k
     f.active = static_cast<int64_t>(active.size());
     f.idle = static_cast<int64_t>(idle.size());
     f.stuck = static_cast<int64_t>(v.stuck.size());
+    f.ignored = static_cast<int64_t>(v.ignored.size());
+    const std::string ignored_note = v.ignored.empty()
+                                         ? ""
+                                         : "; " + plural(f.ignored, "connection") +
+                                               " from ignored peers (--ignore-remote) not counted";
 
     // Every rule that holds contributes to the reason, so the operator sees all of it at once.
     std::vector<std::string> why;
@@ -90,7 +101,7 @@ GateVerdict evaluate_gate(const std::optional<AppReport>& app, const Snapshot& k
         std::string r;
         for (const auto& w : why) r += (r.empty() ? "" : "; ") + w;
         if (f.listeners == 0) r += " (no LISTEN socket left on the port)";
-        v.reason = r;
+        v.reason = r + ignored_note;
         return v;
     }
 
@@ -100,6 +111,7 @@ GateVerdict evaluate_gate(const std::optional<AppReport>& app, const Snapshot& k
     if (!v.stuck.empty())
         v.reason += "; " + plural(f.stuck, "stuck socket") + " left (not blocking)";
     if (!idle.empty()) v.reason += "; " + plural(f.idle, "idle socket") + " left";
+    v.reason += ignored_note;
     return v;
 }
 
@@ -119,7 +131,8 @@ std::string progress_line(const GateVerdict& v, int64_t waited_seconds) {
     o << "[INFO] Waiting [" << waited_seconds / 60 << "m " << waited_seconds % 60
       << "s]... Connections: " << f.connections << ", Requests: " << app_figure(f.requests)
       << ", Streams: " << app_figure(f.streams) << " (Active: " << f.active << ", Idle: " << f.idle
-      << ", Stuck: " << f.stuck << ")";
+      << ", Stuck: " << f.stuck << (f.ignored > 0 ? ", Ignored: " + std::to_string(f.ignored) : "")
+      << ")";
     // The seed's line says everything when the app accounts for the work; otherwise say why.
     bool app_explains = f.streams > 0 || f.requests > 0;
     if (v.state == GateState::Wait && !app_explains && !v.reason.empty()) o << " - " << v.reason;

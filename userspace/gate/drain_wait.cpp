@@ -106,7 +106,10 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
             continue;
         }
 
-        if (r.verdict.state != GateState::Wait) {
+        // --min-drain: nothing blocks, but routing changes may still be on their way.
+        const auto min_end = start + o.min_drain;
+        const bool held = r.verdict.state != GateState::Wait && now < min_end && now < deadline;
+        if (r.verdict.state != GateState::Wait && !held) {
             r.end = r.verdict.state == GateState::Gone ? DrainEnd::gone : DrainEnd::drained;
             return r;
         }
@@ -116,6 +119,11 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
         }
         if (now >= next_progress || r.verdict.reason != last_reason) {
             std::string line = drainmon::progress_line(r.verdict, static_cast<int64_t>(r.waited_s));
+            if (held)
+                line +=
+                    " - " + r.verdict.reason + "; --min-drain holds for " +
+                    std::to_string(std::chrono::ceil<std::chrono::seconds>(min_end - now).count()) +
+                    "s more";
             if (!r.app_note.empty()) line += " [" + r.app_note + "]";
             log << line << std::endl;
             if (o.on_progress) o.on_progress(r);
@@ -124,6 +132,7 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
         }
 
         auto wake = std::min(deadline, next_progress);
+        if (held) wake = std::min(wake, min_end);
         if (app) wake = std::min(wake, next_poll);
         if (auto change = next_class_change(r.snapshot, o.port, o.thresholds))
             wake = std::min(wake, now + *change);

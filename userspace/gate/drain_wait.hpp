@@ -27,6 +27,9 @@ struct DrainWaitOptions {
     std::chrono::milliseconds app_timeout{2000};
     bool unauthorized_ends = false;        // a 401 ends the wait (DrainEnd::unauthorized)
     std::chrono::milliseconds timeout{0};  // 0 = wait forever
+    // --min-drain: never declare drained sooner than this after the start (nothing blocking
+    // before then keeps the wait going; the timeout still ends it).
+    std::chrono::milliseconds min_drain{0};
     std::chrono::milliseconds app_poll{1000};
     std::chrono::milliseconds progress_every{5000};
     GatePolicy policy;
