@@ -60,14 +60,7 @@ int back_out_canary(Context& ctx, Color to, Color from, const std::string& why,
     ctx.state.last_error = line;
     ctx.enter(Phase::removing_old, "nginx: " + to_string(from) + " alone again, removing " +
                                        to_string(to) + " from the upstream");
-    ctx.apply(ctx.upstream_for({{from, 100}}));
-    ctx.state.active = from;
-    ctx.save();
-    try {
-        write_status_file(ctx.cfg.status_file, from);
-    } catch (const std::exception& e) {
-        ctx.warn(std::string("cannot write the status file: ") + e.what());
-    }
+    ctx.serve_alone(from);
     const int code = drain_and_stop(ctx, to, monitor.get());
     if (code != kExitOk && code != kExitDrainCut) return code;
     if (previous_record && !ctx.running(to))
@@ -186,13 +179,7 @@ int switch_to(Context& ctx, const SwitchPlan& plan) {
             throw Failure(kExitProbe, bad + " (restored " + cfg.upstream_file + ")");
         }
         traffic_moved = true;
-        ctx.state.active = to;
-        ctx.save();
-        try {
-            write_status_file(cfg.status_file, to);
-        } catch (const std::exception& e) {
-            ctx.warn(std::string("cannot write the status file: ") + e.what());
-        }
+        ctx.record_active(to);
         ctx.info("nginx sends new connections to " + to_string(to) +
                  (cfg.probe_url.empty() ? "" : " (probe confirmed)"));
         if (!plan.from) {

@@ -277,6 +277,21 @@ void Context::apply(const Upstream& u) {
     }
 }
 
+void Context::serve_alone(Color c) {
+    apply(upstream_for({{c, 100}}));
+    record_active(c);
+}
+
+void Context::record_active(Color c) {
+    state.active = c;
+    save();
+    try {
+        write_status_file(cfg.status_file, c);
+    } catch (const std::exception& e) {
+        warn(std::string("cannot write the status file: ") + e.what());
+    }
+}
+
 std::string Context::probe(Color want) {
     if (cfg.probe_url.empty()) return "";
     drainmon::AppReportClient client(cfg.probe_url, token.reveal());

@@ -86,6 +86,10 @@ class Context {
     // Writes it, nginx -t, reload, confirm; restores the previous file on failure and throws
     // Failure(kExitNginxTest | kExitNginxReload).
     void apply(const Upstream& u);
+    // nginx sends everything to `c` alone (apply), then state and the status file say so.
+    void serve_alone(Color c);
+    // Records `c` as active (saved) and writes the status file (a failure there only warns).
+    void record_active(Color c);
     // With --probe-url: asks nginx (with the token) until deploymentColor is `want`, bounded.
     // Returns "" on success (or without a probe URL), else what it saw.
     std::string probe(Color want);

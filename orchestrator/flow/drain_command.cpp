@@ -38,14 +38,7 @@ int fall_back_to(Context& ctx, Color old, Color dead) {
     ctx.save();
     ctx.warn(to_string(dead) + " is not running any more: putting " + to_string(old) +
              " back in the nginx upstream instead of stopping it");
-    ctx.apply(ctx.upstream_for({{old, 100}}));
-    ctx.state.active = old;
-    ctx.save();
-    try {
-        write_status_file(ctx.cfg.status_file, old);
-    } catch (const std::exception& e) {
-        ctx.warn(std::string("cannot write the status file: ") + e.what());
-    }
+    ctx.serve_alone(old);
     throw Failure(kExitServingDied, ctx.state.last_error + " (see the " + to_string(dead) +
                                         " log in " + (ctx.store.dir() / "logs").string() + ")");
 }

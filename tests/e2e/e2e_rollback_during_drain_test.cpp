@@ -8,31 +8,18 @@
 
 #include "demo_app_process.hpp"
 #include "e2e_host.hpp"
+#include "e2e_streams.hpp"
 #include "sse_check.hpp"
 
 using namespace std::chrono_literals;
 using zdd_e2e::E2eHost;
-
-namespace {
-
-zdd_test::Subprocess open_stream(E2eHost& h, const std::string& out, int seconds) {
-    auto curl = zdd_demo_test::curl_child("http://127.0.0.1:" + std::to_string(h.nginx_port()) +
-                                              "/stream/test?duration=" + std::to_string(seconds) +
-                                              "&interval_ms=500",
-                                          out);
-    REQUIRE(zdd_test::wait_until(
-        [&] { return h.deployment_report(h.blue_port()).value("activeStreams", 0) == 1; }, 5s));
-    return curl;
-}
-
-}  // namespace
 
 TEST_CASE("e2e rollback during a deploy's endless drain takes it over", "[e2e]") {
     E2eHost h;
     REQUIRE(h.zdd("deploy", {h.demo_app_binary()}).status == 0);
     const int blue_pid = h.pid_of("blue");
     const std::string out = (h.dir() / "stream.txt").string();
-    auto curl = open_stream(h, out, 8);
+    auto curl = zdd_e2e::open_blue_stream(h, out, 8);
 
     const std::string err = (h.dir() / "deploy.err").string();
     auto deploy = h.zdd_async("deploy", {h.demo_app_binary()}, {{"DRAIN_TIMEOUT", "0"}}, err);
@@ -67,7 +54,7 @@ TEST_CASE("e2e rollback takes over a `zdd drain` in step 5 too", "[e2e]") {
     REQUIRE(h.zdd("deploy", {h.demo_app_binary()}).status == 0);
     const int blue_pid = h.pid_of("blue");
     const std::string out = (h.dir() / "stream.txt").string();
-    auto curl = open_stream(h, out, 8);
+    auto curl = zdd_e2e::open_blue_stream(h, out, 8);
 
     // A deploy killed in its drain, then `zdd drain` finishing it, forever.
     auto deploy = h.zdd_async("deploy", {h.demo_app_binary()}, {}, (h.dir() / "d.err").string());

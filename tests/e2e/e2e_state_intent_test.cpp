@@ -9,6 +9,7 @@
 
 #include "demo_app_process.hpp"
 #include "e2e_host.hpp"
+#include "e2e_streams.hpp"
 #include "sse_check.hpp"
 
 using namespace std::chrono_literals;
@@ -56,16 +57,6 @@ std::string filling_nginx(E2eHost& h, int arm) {
     return script.string();
 }
 
-zdd_test::Subprocess open_stream(E2eHost& h, const std::string& out, int seconds) {
-    auto curl = zdd_demo_test::curl_child("http://127.0.0.1:" + std::to_string(h.nginx_port()) +
-                                              "/stream/test?duration=" + std::to_string(seconds) +
-                                              "&interval_ms=500",
-                                          out);
-    REQUIRE(zdd_test::wait_until(
-        [&] { return h.deployment_report(h.blue_port()).value("activeStreams", 0) == 1; }, 5s));
-    return curl;
-}
-
 }  // namespace
 
 TEST_CASE("e2e state dir full right after step 3's reload: status tells, zdd drain finishes",
@@ -75,7 +66,7 @@ TEST_CASE("e2e state dir full right after step 3's reload: status tells, zdd dra
     REQUIRE(h.zdd("deploy", {h.demo_app_binary()}).status == 0);
     const int blue_pid = h.pid_of("blue");
     const std::string out = (h.dir() / "stream.txt").string();
-    auto curl = open_stream(h, out, 10);
+    auto curl = zdd_e2e::open_blue_stream(h, out, 10);
 
     auto r = h.zdd("deploy", {h.demo_app_binary(), "--nginx-bin", filling_nginx(h, 1)});
     CHECK(r.status == 14);
@@ -118,7 +109,7 @@ TEST_CASE("e2e state dir full right after step 4's reload: zdd rollback finishes
     REQUIRE(h.zdd("deploy", {h.demo_app_binary()}).status == 0);
     const int blue_pid = h.pid_of("blue");
     const std::string out = (h.dir() / "stream.txt").string();
-    auto curl = open_stream(h, out, 8);
+    auto curl = zdd_e2e::open_blue_stream(h, out, 8);
 
     auto r = h.zdd("deploy", {h.demo_app_binary(), "--nginx-bin", filling_nginx(h, 2)});
     CHECK(r.status == 14);
