@@ -59,10 +59,10 @@ Context::Context(const Config& c, std::ostream& e)
 int recording_result(Context& ctx, const std::function<int()>& body) {
     try {
         const int code = body();
-        ctx.metrics.on_result(code);
+        ctx.metrics.on_result(code, ctx.state);
         return code;
     } catch (const Failure& f) {
-        ctx.metrics.on_result(f.code);
+        ctx.metrics.on_result(f.code, ctx.state);
         throw;
     }
 }
@@ -97,12 +97,12 @@ void Context::load_reconciled() {
 }
 
 void Context::refuse_if_served(Color c, const char* what) const {
-    auto listed = upstream_colors(*this);
+    auto listed = served_colors(*this);
     if (listed && listed->count(c))
-        throw Failure(kExitState, std::string("refusing to ") + what + " " + to_string(c) + ": " +
-                                      upstream.path().string() +
-                                      " still sends it traffic (zdd never stops the color nginx "
-                                      "serves); see `zdd status`");
+        throw Failure(kExitState,
+                      std::string("refusing to ") + what + " " + to_string(c) + ": " +
+                          "nginx still sends it traffic through " + upstream.path().string() +
+                          " (zdd never stops the color nginx serves); see `zdd status`");
 }
 
 void Context::save() {

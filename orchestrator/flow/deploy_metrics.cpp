@@ -66,10 +66,10 @@ void DeployMetrics::on_cut(int64_t connections) {
     write();
 }
 
-void DeployMetrics::on_result(int exit_code) {
+void DeployMetrics::on_result(int exit_code, const State& s) {
     if (!enabled()) return;
     last_code_ = exit_code;
-    write();
+    on_phase(s);
 }
 
 std::string DeployMetrics::render() const {

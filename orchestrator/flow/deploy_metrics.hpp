@@ -24,7 +24,9 @@ class DeployMetrics {
     void on_phase(const State& s);
     void on_drain(Color c, double seconds, const drainmon::GateFigures& f);
     void on_cut(int64_t connections);
-    void on_result(int exit_code);
+    // The command's exit code, with the phase it left in `s` (a drain figure survives only
+    // while that phase is draining or stopping).
+    void on_result(int exit_code, const State& s);
 
     // The text as written (for tests and `zdd status`), without writing it.
     std::string render() const;

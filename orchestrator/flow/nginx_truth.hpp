@@ -17,6 +17,11 @@ namespace zdd {
 // The colors the upstream file lists (by port); nullopt when it is missing or unreadable.
 std::optional<std::set<Color>> upstream_colors(const Context& ctx);
 
+// The colors nginx serves: the upstream file's, when nginx's current workers started after the
+// file was last written (so the config they run includes it); nullopt when that is unknown
+// (nginx not running, or a file written but never reloaded, as after a kill -9 in `nginx -t`).
+std::optional<std::set<Color>> served_colors(const Context& ctx);
+
 // Brings ctx.state in line with nginx (in memory; the caller saves): a switch recorded as
 // started (phase shifting or later) whose new color the upstream lists is one whose reload
 // took, so that color is active and the previous one is draining. Returns a one-line account

@@ -89,6 +89,8 @@ int run_rollback(const Config& cfg, std::ostream& err) {
             std::string what =
                 ctx.running(d->to) ? ctx.stop(d->to, 10s) : to_string(d->to) + " is not running";
             ctx.state.deploy->phases.push_back({Phase::done, unix_now()});
+            // A canary backed out and interrupted in its drain: stopped now, nothing drains.
+            if (ctx.state.draining == d->to) ctx.state.draining.reset();
             ctx.state.last_error.clear();
             ctx.save();
             ctx.info("the last deploy (" + to_string(d->to) + ") never took traffic; " + what +
