@@ -26,6 +26,8 @@ enum ExitCode : int {
     kExitNothingToDo = 15,  // rollback/drain has nothing to act on
     kExitStopFailed = 16,   // the old instance would not exit
     kExitServingDied = 17,  // the new color died during the drain: traffic is back on the old one
+    kExitKept = 18,         // init: a differing file was kept (--force replaces it, with a backup)
+    kExitDoctor = 19,       // init: host set up, but `zdd doctor` names something to fix
 };
 
 // A failure that ends the command: one line for the operator and its exit code.
@@ -53,7 +55,9 @@ inline std::string exit_code_help() {
            " 14  state file corrupt or unwritable\n"
            " 15  nothing to do (no previous color to roll back to, nothing draining)\n"
            " 16  the old instance would not exit\n"
-           " 17  the new color died while the old one drained: the old one serves again\n";
+           " 17  the new color died while the old one drained: the old one serves again\n"
+           " 18  init: a file differs from what init writes and was kept (--force replaces it)\n"
+           " 19  init: the host is set up, but `zdd doctor` names something to fix\n";
 }
 
 }  // namespace zdd
