@@ -286,7 +286,7 @@ class InitRun {
                 auto have = config_settings(*c.old);
                 if (have.empty()) {
                     c.verdict = Verdict::replace;
-                    c.why = "it sets nothing (the packaged, commented-out file)";
+                    c.why = "it sets nothing: the packaged, commented-out file";
                 } else {
                     bool same = true;
                     for (const auto& [k, v] : want) {
