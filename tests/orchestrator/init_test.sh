@@ -56,7 +56,7 @@ chmod 0755 "$D"  # nginx workers (user nobody) traverse it
 NG=$D/nginx
 APP_PID=
 cleanup() {
-    [[ -n $APP_PID ]] && kill "$APP_PID" 2>/dev/null || true
+    if [[ -n $APP_PID ]]; then kill "$APP_PID" 2>/dev/null || true; fi
     if [[ -s $NG/nginx.pid ]]; then
         local m
         m=$(cat "$NG/nginx.pid")
