@@ -42,8 +42,9 @@ command -v ninja >/dev/null && generator=(-G Ninja)
 launcher=()
 command -v ccache >/dev/null &&
     launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+# RelWithDebInfo as CI and the lab build it (shared ccache hits); CPack strips the binaries.
 say "configure and build in $BUILD (tests not built)"
-cmake -S "$ROOT" -B "$BUILD" "${generator[@]}" "${launcher[@]}" -DCMAKE_BUILD_TYPE=Release \
+cmake -S "$ROOT" -B "$BUILD" "${generator[@]}" "${launcher[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DZDD_BUILD_TESTS=OFF >/dev/null
 cmake --build "$BUILD" --parallel "$(nproc)"
 
