@@ -115,6 +115,9 @@ mkdir -p "$WORK/cfg-units"
 check "zdd accepts /etc/zdd/zdd.conf (install-units --config)" \
     /usr/bin/zdd install-units --config /etc/zdd/zdd.conf --service zddcfg --dir "$WORK/cfg-units"
 check "the nginx example is installed" test -s /usr/share/doc/zdd/examples/nginx/zdd-site.conf
+for c in zdd vibe-zero-downtime drain-inspector; do
+    check "bash completion for $c is installed" test -s "/usr/share/bash-completion/completions/$c"
+done
 
 # --- systemd units ---------------------------------------------------------------------------------
 echo "== zdd install-units --service zddpkg --dir $WORK/units"
