@@ -50,7 +50,7 @@ _zdd_complete() {
             ;;
         --config | --*-file | --*-dir | --dir | --nginx-conf | --nginx-prefix | --nginx-bin | \
             --workdir | --systemctl)
-            compopt -o filenames 2>/dev/null
+            compopt -o filenames 2>/dev/null || true
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             return
             ;;
@@ -58,7 +58,7 @@ _zdd_complete() {
     if [[ $cur == -* ]]; then
         mapfile -t COMPREPLY < <(compgen -W "$(_zdd_help_options "$cmd" "$sub")" -- "$cur")
     elif [[ $sub == deploy ]]; then  # deploy BINARY
-        compopt -o filenames 2>/dev/null
+        compopt -o filenames 2>/dev/null || true
         mapfile -t COMPREPLY < <(compgen -f -- "$cur")
     fi
 }

@@ -13,31 +13,13 @@ BUILD=${1:?usage: init_test.sh BUILD_DIR}
 ZDD=$BUILD/orchestrator/zdd
 APP=$BUILD/examples/demo-app/zdd-demo-app
 
-skip_or_fail() {
-    if [[ ${CI:-} == true ]]; then
-        echo "FAIL (CI): $*" >&2
-        exit 1
-    fi
-    echo "SKIP: $*" >&2
-    exit 77
-}
+# shellcheck source=tests/support/check.sh
+source "$(dirname "$0")/../support/check.sh"
 [[ $(id -u) -eq 0 ]] || skip_or_fail "needs root (nginx workers switch user)"
 for c in nginx curl ss; do
     command -v "$c" >/dev/null || skip_or_fail "$c not found (scripts/install-deps.sh)"
 done
 [[ -x $ZDD && -x $APP ]] || { echo "FAIL: build zdd and zdd-demo-app first" >&2; exit 1; }
-
-failures=0
-pass() { printf '[CHECK] ok   %s\n' "$*"; }
-fail() {
-    printf '[CHECK] FAIL %s\n' "$*"
-    failures=$((failures + 1))
-}
-check() {  # DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if "$@"; then pass "$what"; else fail "$what"; fi
-}
 
 free_port() {  # a loopback port no socket uses, not in $*
     local p
@@ -191,8 +173,4 @@ run_init --server-name 'a;b'
 check "a bad --server-name exits 2" test "$rc" -eq 2
 check "with one line" test "$(wc -l <"$D/out")" -eq 1
 
-if ((failures)); then
-    echo "init_test: $failures check(s) failed" >&2
-    exit 1
-fi
-echo "init_test: all checks passed"
+finish_checks init_test

@@ -17,7 +17,8 @@ ln -sf zdd "$BUILD/orchestrator/vibe-zero-downtime"  # as the build's POST_BUILD
 # shellcheck source=packaging/completion/zdd.bash
 source "$SRC/packaging/completion/zdd.bash"
 
-failures=0
+# shellcheck source=tests/support/check.sh
+source "$SRC/tests/support/check.sh"
 # What bash would offer for the words given (the last one is the word being completed).
 complete_line() {
     COMP_WORDS=("$@")
@@ -31,22 +32,12 @@ expect() {  # "WANTED WORDS" LINE...: the offers are exactly WANTED (sorted)
     want=$(tr ' ' '\n' <<<"$1" | sort)
     shift
     got=$(complete_line "$@")
-    if [[ $got == "$want" ]]; then
-        printf '[CHECK] ok   %s -> %s\n' "$*" "${got//$'\n'/ }"
-    else
-        printf '[CHECK] FAIL %s -> [%s], wanted [%s]\n' "$*" "${got//$'\n'/ }" "${want//$'\n'/ }"
-        failures=$((failures + 1))
-    fi
+    check "$* -> [${got//$'\n'/ }], wanted [${want//$'\n'/ }]" test "$got" == "$want"
 }
 includes() {  # WORD LINE...: WORD is among the offers
     local word=$1
     shift
-    if complete_line "$@" | grep -qxF -- "$word"; then
-        printf '[CHECK] ok   %s offers %s\n' "$*" "$word"
-    else
-        printf '[CHECK] FAIL %s does not offer %s\n' "$*" "$word"
-        failures=$((failures + 1))
-    fi
+    check "$* offers $word" grep -qxF -- "$word" < <(complete_line "$@")
 }
 
 expect "deploy status rollback drain doctor init install-units --help" zdd ""
@@ -72,16 +63,7 @@ for line in "zdd init" "drain-inspector wait"; do
 done
 
 for name in zdd vibe-zero-downtime drain-inspector; do
-    if complete -p "$name" | grep -q -- '-F _zdd_complete'; then
-        echo "[CHECK] ok   completion registered for $name"
-    else
-        echo "[CHECK] FAIL no completion registered for $name"
-        failures=$((failures + 1))
-    fi
+    check "completion registered for $name" grep -q -- '-F _zdd_complete' < <(complete -p "$name")
 done
 
-if ((failures)); then
-    echo "completion_test: $failures check(s) failed" >&2
-    exit 1
-fi
-echo "completion_test: all checks passed"
+finish_checks completion_test
