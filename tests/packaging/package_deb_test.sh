@@ -14,30 +14,12 @@ PKG=zdd
 # timeout leaves it behind, and the next run may then remove it; any other zdd is not touched.
 MARKER=/var/lib/zdd-package-test.installed
 
-skip_or_fail() {
-    if [[ ${CI:-} == true ]]; then
-        echo "FAIL (CI): $*" >&2
-        exit 1
-    fi
-    echo "SKIP: $*" >&2
-    exit 77
-}
+# shellcheck source=tests/support/check.sh
+source "$(dirname "$0")/../support/check.sh"
 [[ $(id -u) -eq 0 ]] || skip_or_fail "needs root (dpkg -i into the system)"
 for c in cpack dpkg dpkg-deb systemd-analyze; do
     command -v "$c" >/dev/null || skip_or_fail "$c not found (scripts/install-deps.sh)"
 done
-
-failures=0
-pass() { printf '[CHECK] ok   %s\n' "$*"; }
-fail() {
-    printf '[CHECK] FAIL %s\n' "$*"
-    failures=$((failures + 1))
-}
-check() {  # DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if "$@"; then pass "$what"; else fail "$what"; fi
-}
 
 if dpkg-query -W -f='${Status}' "$PKG" 2>/dev/null | grep -q 'ok installed'; then
     [[ -e $MARKER ]] || {
@@ -158,8 +140,4 @@ rm -f "$MARKER"
 check "/usr/bin/zdd is gone after the purge" test ! -e /usr/bin/zdd
 check "/etc/zdd/zdd.conf is gone after the purge" test ! -e /etc/zdd/zdd.conf
 
-if ((failures)); then
-    echo "package_deb: $failures check(s) FAILED"
-    exit 1
-fi
-echo "package_deb: all checks passed"
+finish_checks package_deb
