@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <chrono>
 
+#include <spdlog/spdlog.h>
+
 #include "gate/drain_wait.hpp"
 #include "flow/interrupts.hpp"
 #include "flow/nginx_truth.hpp"
+#include "monitor/bpf_backend.hpp"
 
 namespace zdd {
 
@@ -73,6 +76,15 @@ int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor) {
     if (!monitor) {
         own = open_monitor(cfg, ctx);
         monitor = own.get();
+    }
+    // Resident while it drains: `drain-inspector snapshot`/`metrics` read this monitor instead
+    // of loading programs of their own (the pins go with the monitor).
+    if (auto* bpf = dynamic_cast<drainmon::BpfBackend*>(monitor)) {
+        try {
+            bpf->pin();
+        } catch (const std::exception& e) {
+            spdlog::debug("monitor not resident: {}", e.what());
+        }
     }
     const uint16_t port = ctx.port(old);
     ctx.state.draining = old;
