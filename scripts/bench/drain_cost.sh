@@ -141,14 +141,16 @@ for n in "${sizes[@]}"; do
     fi
 done
 f=$BENCH_TMP/steady
-echo
-echo "steady: $STEADY_N idle connections for ${STEADY_S}s, nothing closing:"
-for w in "${waiters[@]}"; do
-    [[ -s $f.$w.cpu ]] && bench_report "$w CPU (user+sys)" s "$f.$w.cpu"
-done
-if has ss_loop; then
-    has bpf && echo "  bpf CPU: $(vs_ss "$f" bpf '<=' 0.1)"
-    has sock_diag && echo "  sock_diag CPU: $(vs_ss "$f" sock_diag '<=' 0.5)"
+if ((STEADY_ROUNDS > 0)); then
+    echo
+    echo "steady: $STEADY_N idle connections for ${STEADY_S}s, nothing closing:"
+    for w in "${waiters[@]}"; do
+        [[ -s $f.$w.cpu ]] && bench_report "$w CPU (user+sys)" s "$f.$w.cpu"
+    done
+    if has ss_loop; then
+        has bpf && echo "  bpf CPU: $(vs_ss "$f" bpf '<=' 0.1)"
+        has sock_diag && echo "  sock_diag CPU: $(vs_ss "$f" sock_diag '<=' 0.5)"
+    fi
 fi
 echo "  peak RSS of the waiters (kB, max over runs):"
 for w in "${waiters[@]}"; do
