@@ -28,7 +28,9 @@ enum ExitCode : int {
     kExitServingDied = 17,  // the new color died during the drain: traffic is back on the old one
     kExitSuperseded = 18,   // stood down in step 5: a `zdd rollback` took over the drain
     kExitCanaryFailed =
-        19,  // the new color failed during --shift-hold: traffic back on the old one
+        19,            // the new color failed during --shift-hold: traffic back on the old one
+    kExitKept = 20,    // init: a differing file was kept (--force replaces it, with a backup)
+    kExitDoctor = 21,  // init: host set up, but `zdd doctor` names something to fix
 };
 
 // A failure that ends the command: one line for the operator and its exit code.
@@ -60,7 +62,9 @@ inline std::string exit_code_help() {
            " 18  superseded by a rollback: this zdd stood down in its drain (SIGUSR1), the\n"
            "     rollback finishes the job\n"
            " 19  the new color failed while held as a canary (--shift-hold): the old color\n"
-           "     serves alone again and the new one was drained and stopped\n";
+           "     serves alone again and the new one was drained and stopped\n"
+           " 20  init: a file differs from what init writes and was kept (--force replaces it)\n"
+           " 21  init: the host is set up, but `zdd doctor` names something to fix\n";
 }
 
 }  // namespace zdd
