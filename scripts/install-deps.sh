@@ -10,6 +10,7 @@ PKGS=(
   libcurl4-openssl-dev libcpp-httplib-dev libssl-dev
   nginx-light curl wrk iproute2 nftables libcap2-bin procps
   prometheus shellcheck vagrant
+  yamllint python3-yaml ansible-core ansible-lint  # integrations/ tests
 )
 
 missing=()
