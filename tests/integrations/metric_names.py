@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Every zdd_* metric the alert rules and the Grafana dashboard query must be one the exporters
 emit. Usage: metric_names.py RULES DASHBOARD --emitted FILE... [--emitted-source CPP...]
+                       [--only-prefix PREFIX...]
 --emitted: real exposition text (drain-inspector metrics, a zdd --metrics-textfile).
 --emitted-source: C++ that writes exposition text; names are taken from its string literals
 (used only for exporters the test cannot run)."""
@@ -72,8 +73,12 @@ def main():
     ap.add_argument("dashboard")
     ap.add_argument("--emitted", nargs="*", default=[])
     ap.add_argument("--emitted-source", nargs="*", default=[])
+    ap.add_argument("--only-prefix", nargs="*", default=[],
+                    help="check only the used names with these prefixes (one exporter's)")
     args = ap.parse_args()
     used = {"rules": rule_names(args.rules), "dashboard": dashboard_names(args.dashboard)}
+    if args.only_prefix:
+        used = {k: {n for n in v if n.startswith(tuple(args.only_prefix))} for k, v in used.items()}
     have = emitted_names(args.emitted) | source_names(args.emitted_source)
     bad = 0
     for where, names in used.items():
