@@ -21,7 +21,7 @@ inspector="$build/userspace/drain-inspector"
 app="$build/examples/demo-app/zdd-demo-app"
 for b in "$inspector" "$app"; do [[ -x "$b" ]] || { echo "not built: $b" >&2; exit 1; }; done
 
-yamllint -s -c "$src/integrations/.yamllint" "$src/integrations/kubernetes" "$src/integrations/prometheus"
+yamllint -s -c "$src/integrations/.yamllint" "$src/integrations"
 
 # The grace period must outlast the hook: min-drain + timeout.
 python3 - "$manifest" <<'PY'
