@@ -9,6 +9,10 @@
 
 #include "classify.h"
 
+/* Bumped whenever a shared layout or a map's meaning changes: a process that reads a resident
+ * monitor's pinned maps (bpf_backend.cpp) checks it against its own build. */
+#define ZDD_DRAINMON_LAYOUT 10
+
 /* A local port of one network namespace (netns = inode of /proc/<pid>/ns/net). */
 struct zdd_port_key {
     __u32 netns;
@@ -22,6 +26,7 @@ struct zdd_port_counters {
     __s64 established;
     __s64 close_wait;
     __s64 closing;                           /* FIN_WAIT1, FIN_WAIT2, CLOSING, LAST_ACK */
+    __s64 listeners;                         /* LISTEN sockets */
     __u64 state_changes[ZDD_TCP_MAX_STATES]; /* transitions into each state */
 };
 
@@ -33,6 +38,7 @@ enum zdd_mark {
     ZDD_MARK_CLOSE_WAIT = 3,  /* counted in close_wait */
     ZDD_MARK_CLOSING = 4,     /* counted in closing */
     ZDD_MARK_OVERFLOW = 5,    /* max_sockets reached: not counted until it leaves its bucket */
+    ZDD_MARK_LISTEN = 6,      /* counted in listeners (takes no max_sockets slot) */
 };
 
 /* The key is kept with the mark because the kernel zeroes the socket's local port
@@ -45,7 +51,8 @@ struct zdd_sk_mark {
     __u16 pad;
 };
 
-/* Ring buffer event: a socket on a watched port left ESTABLISHED or CLOSE_WAIT. */
+/* Ring buffer event: a socket on a watched port left ESTABLISHED, CLOSE_WAIT or LISTEN (a
+ * listener closing: the app is going away). */
 struct zdd_close_event {
     __u32 netns;
     __u16 family; /* AF_INET or AF_INET6 */
@@ -58,27 +65,20 @@ struct zdd_close_event {
     __u8 raddr[16];
 };
 
-/* zdd_sock_sample.flags */
-enum zdd_sample_flags {
-    /* An orphaned FIN_WAIT2 socket the kernel has already replaced by a timewait socket
-     * (tcp_time_wait with substate FIN_WAIT2; `ss` shows it as FIN-WAIT-2). No counter holds
-     * it: its full socket went to CLOSE, so userspace adds it to "closing" from the walk. */
-    ZDD_SAMPLE_TIMEWAIT = 1,
-};
-
-/* One socket as the iterator writes it with bpf_seq_write (LISTEN sockets and timewait
- * FIN_WAIT2 sockets included, with zeroed input apart from the state). */
+/* One connection (ESTABLISHED, CLOSE_WAIT or closing) of a watched port as both iterators
+ * write it with bpf_seq_write. LISTEN sockets are not sampled: the listeners counter holds
+ * them. Orphaned FIN_WAIT2 timewait socks are not sampled either (see drainmon.bpf.c). */
 struct zdd_sock_sample {
     __u32 netns;
     __u16 family;
     __u16 lport; /* host order */
     __u16 rport; /* host order */
-    __u16 flags; /* enum zdd_sample_flags */
+    __u16 pad;
     __u8 laddr[16];
     __u8 raddr[16];
     struct zdd_classify_input in;
     struct zdd_verdict verdict;
-    __u32 mark; /* enum zdd_mark after seeding, for diagnostics */
+    __u32 mark; /* enum zdd_mark: which counter holds the socket (after seeding) */
 };
 
 /* ctx of the SEC("syscall") program that reads bpf_jiffies64() (to measure HZ where the

@@ -109,6 +109,29 @@ struct BpfStatsGuard {
     }
 };
 
+// `ss -Htn state STATE '( sport = :P )'` line count ("close-wait", "fin-wait-2", ...).
+int ss_count(const std::string& state, uint16_t port) {
+    return std::stoi(zdd_test::run_capture("ss -Htn state " + state +
+                                           " '( sport = :" + std::to_string(port) + " )' | wc -l"));
+}
+
+int ss_listeners(uint16_t port) {
+    return std::stoi(
+        zdd_test::run_capture("ss -Htln '( sport = :" + std::to_string(port) + " )' | wc -l"));
+}
+
+// Times a program of `b` has run (bpf_stats must be on): an iterator runs once per element
+// it visits, plus once at the end.
+uint64_t run_cnt(const BpfBackend& b, const std::string& prog_name) {
+    for (const auto& prog : b.programs()) {
+        if (prog.name != prog_name) continue;
+        auto j = bpftool_json("prog show id " + std::to_string(prog.id));
+        return j.is_object() ? j.value("run_cnt", 0ull) : 0;
+    }
+    FAIL("no program " << prog_name);
+    return 0;
+}
+
 }  // namespace
 
 TEST_CASE("100 connections are counted exactly, and follow 40 closes") {
@@ -133,8 +156,10 @@ TEST_CASE("100 connections are counted exactly, and follow 40 closes") {
     CHECK(pc.state_changes[ZDD_TCP_ESTABLISHED] == 100);
     CHECK(b.tracked_sockets() == 100);
 
-    // 20 closed by the server: FIN_WAIT1/2 on our side ("closing")
-    for (int i = 0; i < 20; ++i) pairs[i].server.reset();
+    // 20 shut down by the server: FIN_WAIT1/2 on our side ("closing"). (Closed outright, they
+    // would turn into orphaned FIN_WAIT2 timewait socks, which are not counted: see the test
+    // "an orphaned FIN_WAIT2 timewait sock is neither counted nor sampled".)
+    for (int i = 0; i < 20; ++i) REQUIRE(::shutdown(pairs[i].server.get(), SHUT_WR) == 0);
     CHECK(b.wait_close(2s));  // woken by the ring buffer event, not the timeout
     s = settle(b, port, [](const PortCounts& p) { return p.established == 80; });
     CHECK(port_of(s, port).established == 80);
@@ -170,7 +195,8 @@ TEST_CASE("sockets that existed before the backend loaded are seeded once") {
     uint16_t port = zdd_test::local_port(lst.get());
     auto pairs = open_pairs(lst.get(), "127.0.0.1", port, 40);
     for (int i = 30; i < 35; ++i) pairs[i].client.reset();  // -> CLOSE_WAIT here
-    for (int i = 35; i < 40; ++i) pairs[i].server.reset();  // -> FIN_WAIT2 here
+    for (int i = 35; i < 40; ++i)                           // -> FIN_WAIT2 here
+        REQUIRE(::shutdown(pairs[i].server.get(), SHUT_WR) == 0);
     REQUIRE(zdd_test::wait_until([&] { return zdd_test::ss_established(port) == 30; }, 2s));
 
     BpfBackend b(BackendOptions{});
@@ -184,9 +210,7 @@ TEST_CASE("sockets that existed before the backend loaded are seeded once") {
         CHECK(pc.close_wait == 5);
         CHECK(pc.closing == 5);
     }
-    // the 5 server-closed ones are orphaned FIN_WAIT2 timewait socks: reported as closing by
-    // the walk, held by no counter slot
-    CHECK(b.tracked_sockets() == 35);
+    CHECK(b.tracked_sockets() == 40);
 
     // the seeded sockets are uncounted as they close, without underflow
     pairs.clear();
@@ -331,6 +355,17 @@ TEST_CASE("the same port in another network namespace changes nothing here") {
     CHECK(pc.state_changes == port_of(before, port).state_changes);
     CHECK(after.sockets.size() == 3);
     CHECK(after.underflow == 0);
+    // The port's bit in the tracepoint's bitmap is set for every namespace; the (netns, port)
+    // map still kept the other namespace's listener and connections out of the counters.
+    PortCounts c = b.counts(port);
+    CHECK(c.listeners == 1);
+    CHECK(c.established == 3);
+    CHECK(c.state_changes == port_of(before, port).state_changes);
+    int visited = 0;
+    Snapshot w;
+    b.walk(
+        {port}, [&](const drainmon::SocketSample&) { ++visited; }, w);
+    CHECK(visited == 3);
 }
 
 TEST_CASE("10,000 connect/close cycles end on the exact count with no underflow") {
@@ -600,4 +635,352 @@ TEST_CASE("nothing of ours stays loaded: after destruction, after an error, with
     CHECK(msg.rfind("BPF unavailable: ", 0) == 0);
     CHECK(msg.find('\n') == std::string::npos);
     CHECK(noise.empty());
+}
+
+TEST_CASE("counts() agrees with ss, listeners included, and makes no walk") {
+    zdd_test::require_root();
+    UniqueFd lst = zdd_test::tcp_listen("127.0.0.1", 0);
+    uint16_t port = zdd_test::local_port(lst.get());
+    BpfBackend b(BackendOptions{});
+    CHECK(b.walks() == 0);
+    PortCounts first = b.counts(port);  // not watched yet: one seeding walk
+    CHECK(b.walks() == 1);
+    CHECK(first.listeners == 1);
+    CHECK(first.established == 0);
+
+    auto pairs = open_pairs(lst.get(), "127.0.0.1", port, 30);
+    for (int i = 0; i < 5; ++i) pairs[i].client.reset();  // CLOSE_WAIT here
+    for (int i = 5; i < 9; ++i) REQUIRE(::shutdown(pairs[i].server.get(), SHUT_WR) == 0);
+    REQUIRE(zdd_test::wait_until(
+        [&] {
+            return ss_count("close-wait", port) == 5 && ss_count("fin-wait-2", port) == 4 &&
+                   zdd_test::ss_established(port) == 21;
+        },
+        3s));
+    PortCounts pc;
+    bool agree = zdd_test::wait_until(
+        [&] {
+            pc = b.counts(port);
+            return pc.established == 21 && pc.close_wait == 5 && pc.closing == 4;
+        },
+        3s);
+    CHECK(agree);
+    CHECK(pc.established == zdd_test::ss_established(port));
+    CHECK(pc.close_wait == ss_count("close-wait", port));
+    CHECK(pc.closing == ss_count("fin-wait-2", port));
+    CHECK(pc.listeners == ss_listeners(port));
+    CHECK(pc.listeners == 1);
+    CHECK(pc.active + pc.idle + pc.stuck == 0);  // classes need a walk
+    for (int i = 0; i < 100; ++i) b.counts(port);
+    CHECK(b.walks() == 1);  // counts are map lookups, whatever the number of reads
+
+    // a snapshot walks once and agrees with the counts
+    Snapshot s = b.snapshot({port});
+    CHECK(s.walks == 2);
+    CHECK(b.walks() == 2);
+    CHECK(port_of(s, port).established == pc.established);
+    CHECK(port_of(s, port).listeners == 1);
+    CHECK(s.sockets.size() == 30);
+}
+
+TEST_CASE("a walk visits only the sockets of watched ports, and a one-shot snapshot walks once") {
+    zdd_test::require_root();
+    BpfStatsGuard stats;
+    UniqueFd other = zdd_test::tcp_listen("127.0.0.1", 0);
+    uint16_t other_port = zdd_test::local_port(other.get());
+    UniqueFd lst = zdd_test::tcp_listen("127.0.0.1", 0);
+    uint16_t port = zdd_test::local_port(lst.get());
+    auto noise = open_pairs(other.get(), "127.0.0.1", other_port, 500);  // unwatched
+    auto pairs = open_pairs(lst.get(), "127.0.0.1", port, 20);
+
+    BpfBackend b(BackendOptions{});
+    // One-shot: the seeding walk's samples are the snapshot's; no second walk.
+    Snapshot s = b.snapshot({port});
+    CHECK(b.walks() == 1);
+    CHECK(s.walks == 1);
+    CHECK(port_of(s, port).established == 20);
+    CHECK(port_of(s, port).listeners == 1);
+    CHECK(s.sockets.size() == 20);
+    uint64_t tcp_runs = run_cnt(b, "zdd_iter_tcp");
+    CHECK(tcp_runs >= 1040);  // it did look at every socket (1040 + listeners + the end call)
+
+    // Then the storage-map iterator: it runs for the 20 marked sockets only.
+    uint64_t marks_before = run_cnt(b, "zdd_iter_marks");
+    int visited = 0;
+    std::set<uint16_t> local_ports;
+    Snapshot out;
+    b.walk(
+        {port},
+        [&](const drainmon::SocketSample& x) {
+            ++visited;
+            local_ports.insert(x.local.port);
+        },
+        out);
+    CHECK(visited == 20);
+    CHECK(local_ports == std::set<uint16_t>{port});
+    CHECK(b.walks() == 2);
+    CHECK(out.walks == 2);
+    CHECK(out.sockets.empty());
+    CHECK(port_of(out, port).established == 20);
+    CHECK(port_of(out, port).listeners == 1);
+    CHECK(port_of(out, port).active + port_of(out, port).idle + port_of(out, port).stuck == 20);
+    uint64_t marks_runs = run_cnt(b, "zdd_iter_marks") - marks_before;
+    INFO("zdd_iter_marks ran " << marks_runs << " times");
+    CHECK(marks_runs >= 20);
+    // the 20 connections' marks, the listener's and the end call: none of the 500 others
+    CHECK(marks_runs <= 22);
+    CHECK(run_cnt(b, "zdd_iter_tcp") == tcp_runs);
+
+    // walk() and snapshot() give the same sockets
+    Snapshot again = b.snapshot({port});
+    CHECK(again.sockets.size() == 20);
+    CHECK(port_of(again, port).active == port_of(out, port).active);
+    CHECK(run_cnt(b, "zdd_iter_tcp") == tcp_runs);
+    CHECK(b.walks() == 3);
+}
+
+TEST_CASE("the listener count follows listen and close, and a listener close wakes the waiter") {
+    zdd_test::require_root();
+    uint16_t port = zdd_test::free_port();
+    BpfBackend b(BackendOptions{});
+    b.watch(port);
+    CHECK(b.counts(port).listeners == 0);
+
+    UniqueFd l4 = zdd_test::tcp_listen("127.0.0.1", port);
+    CHECK(b.counts(port).listeners == 1);
+    UniqueFd l6 = zdd_test::tcp_listen("::1", port);
+    CHECK(b.counts(port).listeners == 2);
+    CHECK(b.counts(port).listeners == ss_listeners(port));
+    {
+        // a second monitor seeds the listeners that are already there
+        BpfBackend late(BackendOptions{});
+        CHECK(late.counts(port).listeners == 2);
+    }
+    // accepting connections does not look like a listener closing (each child starts as a
+    // copy of the listener, LISTEN -> SYN_RECV)
+    auto pairs = open_pairs(l4.get(), "127.0.0.1", port, 3);
+    CHECK_FALSE(b.wait_close(100ms));
+    CHECK(b.counts(port).listeners == 2);
+
+    l4.reset();
+    CHECK(b.wait_close(2s));  // woken by the listener's close
+    CHECK(b.counts(port).listeners == 1);
+    l6.reset();
+    CHECK(b.wait_close(2s));
+    PortCounts pc = b.counts(port);
+    CHECK(pc.listeners == 0);
+    CHECK(pc.established == 3);  // the accepted connections outlive their listener
+    CHECK(b.walks() == 1);
+    CHECK(b.underflow() == 0);
+
+    // listen, close, listen again on the same socket number: never below zero
+    for (int i = 0; i < 20; ++i) {
+        UniqueFd l = zdd_test::tcp_listen("127.0.0.1", port);
+        CHECK(b.counts(port).listeners == 1);
+    }
+    CHECK(b.counts(port).listeners == 0);
+    CHECK(b.underflow() == 0);
+}
+
+TEST_CASE("an orphaned FIN_WAIT2 timewait sock is neither counted nor sampled") {
+    zdd_test::require_root();
+    UniqueFd lst = zdd_test::tcp_listen("127.0.0.1", 0);
+    uint16_t port = zdd_test::local_port(lst.get());
+    BpfBackend b(BackendOptions{});
+    b.watch(port);
+    auto pairs = open_pairs(lst.get(), "127.0.0.1", port, 5);
+    // The app closes 3 while the peers stay: the kernel swaps each for a timewait sock in
+    // substate FIN_WAIT2 (ss lists them as FIN-WAIT-2). The app holds nothing any more.
+    for (int i = 0; i < 3; ++i) pairs[i].server.reset();
+    REQUIRE(zdd_test::wait_until([&] { return ss_count("fin-wait-2", port) == 3; }, 3s));
+    Snapshot s = settle(b, port, [](const PortCounts& p) { return p.established == 2; });
+    CHECK(port_of(s, port).established == 2);
+    CHECK(port_of(s, port).closing == 0);
+    CHECK(b.counts(port).closing == 0);
+    CHECK(s.sockets.size() == 2);
+    for (const auto& x : s.sockets) CHECK(x.in.state == ZDD_TCP_ESTABLISHED);
+    // a monitor loaded now sees the same (its seeding walk skips them too)
+    BpfBackend late(BackendOptions{});
+    Snapshot l = late.snapshot({port});
+    CHECK(port_of(l, port).closing == 0);
+    CHECK(l.sockets.size() == 2);
+    CHECK(s.underflow == 0);
+}
+
+namespace {
+
+std::string resident_path(const BpfBackend& b) {
+    return "/sys/fs/bpf/zdd/net-" + std::to_string(b.netns());
+}
+
+bool path_exists(const std::string& p) {
+    return ::access(p.c_str(), F_OK) == 0;
+}
+
+size_t loaded_named(const std::string& name) {  // programs of that name bpftool sees
+    size_t n = 0;
+    for (const auto& o : bpftool_json("prog show"))
+        if (o.value("name", "") == name) ++n;
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("a pinned monitor is read by another instance without loading programs") {
+    zdd_test::require_root();
+    BpfStatsGuard stats;
+    UniqueFd lst = zdd_test::tcp_listen("127.0.0.1", 0);
+    uint16_t port = zdd_test::local_port(lst.get());
+    auto pairs = open_pairs(lst.get(), "127.0.0.1", port, 10);
+    std::vector<uint32_t> progs;
+    std::string dir;
+    {
+        BpfBackend owner(BackendOptions{});
+        owner.watch(port);
+        REQUIRE(owner.pin());
+        dir = resident_path(owner);
+        CHECK(zdd_test::run_capture("stat -f -c %T /sys/fs/bpf") == "bpf_fs\n");  // mounted
+        CHECK(path_exists(dir + "/counts"));
+        for (const auto& p : owner.programs()) progs.push_back(p.id);
+        {
+            BpfBackend second(BackendOptions{});
+            CHECK_FALSE(second.pin());  // one resident monitor per namespace
+        }
+        BackendOptions other;
+        other.thresholds.idle_after_ms += 1;
+        CHECK(BpfBackend::open_resident(other) == nullptr);  // it would classify differently
+
+        size_t loaded = loaded_named("zdd_set_state");
+        auto reader = BpfBackend::open_resident(BackendOptions{});
+        REQUIRE(reader != nullptr);
+        CHECK(reader->resident());
+        CHECK_FALSE(owner.resident());
+        CHECK(loaded_named("zdd_set_state") <= loaded);  // nothing loaded (`second` may go)
+        CHECK(reader->programs().empty());
+        CHECK(reader->event_fd() == -1);
+
+        PortCounts pc = reader->counts(port);  // watched by the owner: no walk at all
+        CHECK(pc.established == 10);
+        CHECK(pc.listeners == 1);
+        CHECK(reader->walks() == 0);
+        uint64_t seeding_runs = run_cnt(owner, "zdd_iter_tcp");
+        Snapshot s = reader->snapshot({port});
+        CHECK(s.walks == 1);
+        CHECK(s.sockets.size() == 10);
+        CHECK(port_of(s, port).established == 10);
+        CHECK(run_cnt(owner, "zdd_iter_tcp") == seeding_runs);  // the marks walk only
+
+        pairs[0].client.reset();  // CLOSE_WAIT here: the reader polls the counters
+        CHECK(reader->wait_close(2s));
+        CHECK(zdd_test::wait_until([&] { return reader->counts(port).close_wait == 1; }, 2s));
+        CHECK_FALSE(reader->wait_close(100ms));
+
+        // a port the resident monitor does not watch: the reader adds it, seeding once
+        UniqueFd lst2 = zdd_test::tcp_listen("127.0.0.1", 0);
+        uint16_t port2 = zdd_test::local_port(lst2.get());
+        auto pairs2 = open_pairs(lst2.get(), "127.0.0.1", port2, 3);
+        CHECK(reader->counts(port2).established == 3);
+        CHECK(reader->walks() == 2);
+        auto more = open_pairs(lst2.get(), "127.0.0.1", port2, 2);  // the tracepoint counts them
+        CHECK(reader->counts(port2).established == 5);
+        CHECK(reader->counts(port2).listeners == 1);
+        CHECK(reader->walks() == 2);
+        CHECK(reader->underflow() == 0);
+    }
+    // the pins went with the owner, and with them every program
+    CHECK_FALSE(path_exists(dir));
+    CHECK_FALSE(path_exists("/sys/fs/bpf/zdd"));
+    CHECK(BpfBackend::open_resident(BackendOptions{}) == nullptr);
+    REQUIRE(progs.size() >= 4);
+    auto none_left = [&] {
+        auto live = live_ids("prog");
+        return std::none_of(progs.begin(), progs.end(),
+                            [&](uint32_t id) { return live.count(id); });
+    };
+    CHECK(zdd_test::wait_until(none_left, 5s, 100ms));
+}
+
+TEST_CASE("a resident monitor whose owner died is removed, not read") {
+    zdd_test::require_root();
+    int ids[2];
+    REQUIRE(::pipe(ids) == 0);
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {  // pins, then dies without destructors: the pins stay behind
+        ::close(ids[0]);
+        try {
+            BpfBackend b(BackendOptions{});
+            b.watch(zdd_test::free_port());
+            if (!b.pin()) ::_exit(2);
+            for (const auto& p : b.programs())
+                if (::write(ids[1], &p.id, sizeof p.id) != sizeof p.id) ::_exit(3);
+            ::_exit(0);  // b is never destroyed
+        } catch (...) {
+            ::_exit(4);
+        }
+    }
+    ::close(ids[1]);
+    std::vector<uint32_t> progs;
+    uint32_t id;
+    while (::read(ids[0], &id, sizeof id) == sizeof id) progs.push_back(id);
+    ::close(ids[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
+    REQUIRE(progs.size() >= 4);
+    std::string dir = "/sys/fs/bpf/zdd/net-" + std::to_string(BpfBackend(BackendOptions{}).netns());
+    REQUIRE(path_exists(dir));
+    auto live = live_ids("prog");
+    CHECK(live.count(progs.front()));  // the pinned links keep them attached
+
+    CHECK(BpfBackend::open_resident(BackendOptions{}) == nullptr);
+    CHECK_FALSE(path_exists(dir));
+    auto none_left = [&] {
+        auto now = live_ids("prog");
+        return std::none_of(progs.begin(), progs.end(), [&](uint32_t i) { return now.count(i); });
+    };
+    CHECK(zdd_test::wait_until(none_left, 5s, 100ms));
+}
+
+TEST_CASE("walks of the marks map while connections come and go stay exact at the end") {
+    zdd_test::require_root();
+    UniqueFd lst = zdd_test::tcp_listen("127.0.0.1", 0);
+    uint16_t port = zdd_test::local_port(lst.get());
+    BpfBackend b(BackendOptions{});
+    b.watch(port);
+    auto kept = open_pairs(lst.get(), "127.0.0.1", port, 50);
+
+    std::atomic<bool> done{false};
+    std::string error;
+    std::thread churn([&] {
+        try {
+            for (int i = 0; i < 3000; ++i) {  // bounded
+                TcpPair p = zdd_test::tcp_pair(lst.get(), "127.0.0.1", port);
+                if (i % 2) reset_client(p.client);
+            }
+        } catch (const std::exception& e) {
+            error = e.what();
+        }
+        done = true;
+    });
+    int walks = 0;
+    while (!done) {
+        Snapshot s = b.snapshot({port});
+        ++walks;
+        CHECK(s.sockets.size() >= 50);  // the kept ones are always there
+        CHECK(s.underflow == 0);
+        for (const auto& x : s.sockets) CHECK(x.local.port == port);
+    }
+    churn.join();
+    REQUIRE(error.empty());
+    INFO("walks during the churn: " << walks);
+    Snapshot s = settle(b, port, [](const PortCounts& p) {
+        return p.established == 50 && p.close_wait == 0 && p.closing == 0;
+    });
+    CHECK(port_of(s, port).established == 50);
+    CHECK(port_of(s, port).established == zdd_test::ss_established(port));
+    CHECK(s.sockets.size() == 50);
+    CHECK(s.underflow == 0);
+    CHECK(b.tracked_sockets() == 50);
 }

@@ -185,7 +185,8 @@ TEST_CASE("sock_diag: CLOSE_WAIT, closing and TIME_WAIT") {
         CHECK(counts(snap, P).active + counts(snap, P).idle + counts(snap, P).stuck == 0);
 
         // Closed, the kernel turns the orphaned FIN_WAIT2 into a timewait socket that ss still
-        // lists as FIN-WAIT-2 (no tcp_info any more): still closing, as on the BPF backend.
+        // lists as FIN-WAIT-2 (no tcp_info any more). Nobody holds it and the BPF monitor
+        // cannot see it: left out of counts and samples, as on the BPF backend.
         p.server.reset();
         REQUIRE(zdd_test::wait_until(
             [&] {
@@ -195,10 +196,9 @@ TEST_CASE("sock_diag: CLOSE_WAIT, closing and TIME_WAIT") {
             },
             2s));
         snap = b.snapshot({P});
-        CHECK(counts(snap, P).closing == 1);
-        REQUIRE(snap.sockets.size() == 1);
-        CHECK(snap.sockets[0].in.state == ZDD_TCP_FIN_WAIT2);
-        CHECK(snap.sockets[0].verdict.cls == ZDD_CLASS_CLOSING);
+        CHECK(counts(snap, P).closing == 0);
+        CHECK(b.counts(P).closing == 0);
+        CHECK(snap.sockets.empty());
 
         p.client.reset();  // its FIN moves the timewait socket to TIME_WAIT: never counted
         REQUIRE(zdd_test::wait_until([&] { return ss_count("time-wait", P) == 1; }, 2s));

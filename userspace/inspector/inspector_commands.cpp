@@ -4,6 +4,9 @@
 #include <iostream>
 #include <limits>
 
+#include <spdlog/spdlog.h>
+
+#include "monitor/bpf_backend.hpp"
 #include "monitor/listening_ports.hpp"
 #include "render/prometheus_text.hpp"
 #include "render/snapshot_json.hpp"
@@ -28,12 +31,21 @@ BackendOptions backend_options(const CommonOptions& o) {
     return b;
 }
 
-std::unique_ptr<Backend> open_backend(const CommonOptions& o) {
+std::unique_ptr<Backend> open_backend(const CommonOptions& o, bool one_shot) {
     BackendKind kind;
     try {
         kind = parse_backend_kind(o.backend);
     } catch (const std::invalid_argument& e) {
         throw UsageError(e.what());
+    }
+    if (one_shot && kind != BackendKind::SockDiag) {
+        // A monitor left resident by `serve` (or a deploy's drain) answers without loading
+        // programs: counts from its maps, one walk over its marks.
+        try {
+            if (auto resident = BpfBackend::open_resident(backend_options(o))) return resident;
+        } catch (const BackendError& e) {
+            spdlog::debug("no resident monitor: {}", e.what());
+        }
     }
     std::string note;
     auto backend = make_backend(kind, backend_options(o), &note);
@@ -41,12 +53,24 @@ std::unique_ptr<Backend> open_backend(const CommonOptions& o) {
     return backend;
 }
 
+void stay_resident(Backend& backend) {
+    auto* bpf = dynamic_cast<BpfBackend*>(&backend);
+    if (!bpf) return;
+    try {
+        if (!bpf->pin())
+            spdlog::info("another process's monitor is resident in this namespace; not pinning");
+    } catch (const BackendError& e) {
+        std::cerr << "[WARN] not resident (one-shot commands load their own monitor): " << e.what()
+                  << std::endl;
+    }
+}
+
 std::vector<uint16_t> ports_to_report(const CommonOptions& o) {
     return o.ports.empty() ? listening_ports() : o.ports;
 }
 
 int run_snapshot(const SnapshotOptions& o) {
-    auto backend = open_backend(o.common);
+    auto backend = open_backend(o.common, true);
     const auto ports = ports_to_report(o.common);
     // Streamed: each socket is written (or spooled, for the table) as the walk gives it.
     Snapshot summary;
@@ -66,7 +90,7 @@ int run_snapshot(const SnapshotOptions& o) {
 }
 
 int run_metrics(const MetricsOptions& o) {
-    auto backend = open_backend(o.common);
+    auto backend = open_backend(o.common, true);
     Snapshot snap = backend->snapshot(ports_to_report(o.common));
     snap.walks = backend->walks();
     std::string text = render_prometheus(snap);

@@ -72,7 +72,11 @@ int run_serve(const ServeOptions& o);
 // Shared by the subcommands.
 BackendOptions backend_options(const CommonOptions& o);
 // Opens the chosen backend; an automatic fallback to sock_diag is said in one line on stderr.
-std::unique_ptr<Backend> open_backend(const CommonOptions& o);
+// one_shot: a resident monitor (stay_resident) is read instead of loading programs.
+std::unique_ptr<Backend> open_backend(const CommonOptions& o, bool one_shot = false);
+// Pins a BPF monitor so one-shot commands of this namespace can read it (a warning when it
+// cannot; nothing for sock_diag).
+void stay_resident(Backend& backend);
 // The ports to report: the given ones, or every port that has a LISTEN socket now.
 std::vector<uint16_t> ports_to_report(const CommonOptions& o);
 

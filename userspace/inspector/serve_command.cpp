@@ -51,7 +51,8 @@ int run_serve(const ServeOptions& o) {
     ListenAddress addr = parse_listen(o.listen);
     StopSignals stop;  // before httplib starts its worker threads, which inherit the mask
     auto backend = open_backend(o.common);
-    std::mutex backend_mu;  // backends are not thread-safe; scrapes come from a thread pool
+    stay_resident(*backend);  // `snapshot` and `metrics` then read this monitor
+    std::mutex backend_mu;    // backends are not thread-safe; scrapes come from a thread pool
 
     httplib::Server svr;
     svr.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {

@@ -66,7 +66,8 @@ class Backend {
     // test bounds to prove a drain does not walk once per close.
     virtual uint64_t walks() const { return walks_; }
 
-    // Block until a watched socket leaves ESTABLISHED or CLOSE_WAIT, or the timeout passes.
+    // Block until a watched socket leaves ESTABLISHED or CLOSE_WAIT (BPF: or a listener of a
+    // watched port closes), or the timeout passes.
     // Returns true when woken by such an event. BPF: ring buffer; sock_diag: short polls.
     virtual bool wait_close(std::chrono::milliseconds timeout) = 0;
 

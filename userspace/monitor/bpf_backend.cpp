@@ -2,8 +2,11 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -17,9 +20,11 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "drainmon.skel.h"
@@ -88,6 +93,63 @@ std::string tuple_key(const Endpoint& local, const Endpoint& remote) {
     return local.str() + "|" + remote.str();
 }
 
+using Bss = drainmon_bpf::drainmon_bpf__bss;
+using Rodata = drainmon_bpf::drainmon_bpf__rodata;
+
+constexpr const char* kBpffs = "/sys/fs/bpf";
+constexpr long kBpffsMagic = 0xcafe4a11;  // BPF_FS_MAGIC
+// What a resident monitor pins (maps, then links) in its directory.
+constexpr const char* kPinNames[] = {"bss",       "rodata",   "watched",   "counts",
+                                     "set_state", "iter_tcp", "iter_marks"};
+
+bool is_bpffs(const std::string& path) {
+    struct statfs st {};
+    return ::statfs(path.c_str(), &st) == 0 && static_cast<long>(st.f_type) == kBpffsMagic;
+}
+
+// One directory per network namespace: the counts are keyed by it.
+std::string resident_dir(const std::string& root, uint32_t netns) {
+    return (root.empty() ? std::string(kBpffs) : root) + "/zdd/net-" + std::to_string(netns);
+}
+
+// Clock ticks since boot at which `pid` started (/proc/PID/stat field 22); 0 if it is gone.
+uint64_t process_start(uint32_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat;
+    if (!pid || !std::getline(in, stat)) return 0;
+    auto close = stat.rfind(')');  // the command may contain spaces and parentheses
+    if (close == std::string::npos) return 0;
+    std::istringstream rest(stat.substr(close + 2));
+    std::string field;
+    for (int i = 3; i <= 22 && rest >> field; ++i)
+        if (i == 22) return std::stoull(field);
+    return 0;
+}
+
+bool owner_alive(const Bss& bss) {
+    uint32_t pid = __atomic_load_n(&bss.owner_pid, __ATOMIC_ACQUIRE);
+    return pid != 0 && process_start(pid) == bss.owner_start;
+}
+
+void remove_pins(const std::string& dir) {
+    for (const char* name : kPinNames) ::unlink((dir + "/" + name).c_str());
+    ::rmdir(dir.c_str());
+    ::rmdir(dir.substr(0, dir.rfind('/')).c_str());  // .../zdd, when no other namespace's is left
+}
+
+// The pinned .bss of `dir`, mapped shared (nullptr when absent or not ours).
+Bss* map_pinned_bss(const std::string& dir, UniqueFd& fd, size_t& len) {
+    fd = UniqueFd(bpf_obj_get((dir + "/bss").c_str()));
+    if (!fd) return nullptr;
+    bpf_map_info info{};
+    uint32_t info_len = sizeof info;
+    if (bpf_obj_get_info_by_fd(fd.get(), &info, &info_len) != 0 || info.value_size != sizeof(Bss))
+        return nullptr;
+    len = sizeof(Bss);
+    void* mem = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+    return mem == MAP_FAILED ? nullptr : static_cast<Bss*>(mem);
+}
+
 }  // namespace
 
 struct BpfBackend::Impl {
@@ -97,10 +159,26 @@ struct BpfBackend::Impl {
     // Declaration order is teardown order reversed: ring buffer, links, then the object.
     std::unique_ptr<drainmon_bpf, SkelDeleter> skel;
     std::unique_ptr<bpf_link, LinkDeleter> state_link;
-    std::unique_ptr<bpf_link, LinkDeleter> iter_link;
-    std::unique_ptr<ring_buffer, RingDeleter> ring;
+    std::unique_ptr<bpf_link, LinkDeleter> iter_link;   // iter/tcp: every socket (seeding)
+    std::unique_ptr<bpf_link, LinkDeleter> marks_link;  // iter/bpf_sk_storage_map: marked ones
+    std::unique_ptr<ring_buffer, RingDeleter> ring;     // none when reading a resident monitor
+    // What every operation uses: the loaded object's, or a resident monitor's pinned ones.
+    int watched_fd = -1;
+    int counts_fd = -1;
+    int iter_fd = -1;   // link of iter/tcp
+    int marks_fd = -1;  // link of iter/bpf_sk_storage_map
+    Bss* bss = nullptr;
+    // A resident monitor's: pinned fds and the mapped .bss (reader side); pins (owner side).
+    std::vector<UniqueFd> pinned_fds;
+    size_t bss_len = 0;
+    bool bss_mapped = false;
+    std::string pin_dir;
+    // Reader side: per watched port, its transitions out of ESTABLISHED / CLOSE_WAIT /
+    // LISTEN already reported by wait_close() (or there when the port was watched).
+    std::map<uint16_t, uint64_t> leaving_seen;
     std::set<uint16_t> watched;
     bool woke = false;
+    std::vector<char> read_buf = std::vector<char>(1 << 16);  // one walk's only buffer
 
     static int on_event(void* ctx, void* data, size_t size) {
         auto* self = static_cast<Impl*>(ctx);
@@ -120,24 +198,78 @@ struct BpfBackend::Impl {
         return c.jiffies;
     }
 
-    std::vector<zdd_sock_sample> walk() const {
-        UniqueFd fd(bpf_iter_create(bpf_link__fd(iter_link.get())));
+    // Runs one iterator and hands each sample to `fn` as it is read: memory stays read_buf
+    // whatever the socket count (a sample may straddle two reads).
+    template <typename F>
+    void stream(int link_fd, F&& fn) {
+        UniqueFd fd(bpf_iter_create(link_fd));
         if (!fd) throw BackendError(std::string("BPF socket walk: ") + std::strerror(errno));
-        std::vector<char> bytes;
-        char buf[1 << 16];
+        size_t have = 0;
         while (true) {
-            ssize_t n = ::read(fd.get(), buf, sizeof buf);
+            ssize_t n = ::read(fd.get(), read_buf.data() + have, read_buf.size() - have);
             if (n < 0 && errno == EINTR) continue;
             if (n < 0) throw BackendError(std::string("BPF socket walk: ") + std::strerror(errno));
             if (n == 0) break;
-            bytes.insert(bytes.end(), buf, buf + n);
+            have += static_cast<size_t>(n);
+            size_t off = 0;
+            for (; have - off >= sizeof(zdd_sock_sample); off += sizeof(zdd_sock_sample)) {
+                zdd_sock_sample s;
+                std::memcpy(&s, read_buf.data() + off, sizeof s);
+                fn(s);
+            }
+            std::memmove(read_buf.data(), read_buf.data() + off, have - off);
+            have -= off;
         }
-        if (bytes.size() % sizeof(zdd_sock_sample) != 0)
-            throw BackendError("BPF socket walk: truncated sample (" +
-                               std::to_string(bytes.size()) + " bytes)");
-        std::vector<zdd_sock_sample> out(bytes.size() / sizeof(zdd_sock_sample));
-        if (!out.empty()) std::memcpy(out.data(), bytes.data(), bytes.size());
-        return out;
+        if (have != 0)
+            throw BackendError("BPF socket walk: truncated sample (" + std::to_string(have) +
+                               " bytes)");
+    }
+
+    // Puts the port in the watched map and the tracepoint's bitmap (the map first: a set bit
+    // always finds its entry). False when the map is full.
+    void add_port(uint16_t port) {
+        zdd_port_key key{netns, port, 0};
+        uint8_t one = 1;
+        if (bpf_map_update_elem(watched_fd, &key, &one, BPF_ANY) != 0) {
+            if (errno == E2BIG)
+                throw BackendError("cannot watch port " + std::to_string(port) + ": already " +
+                                   std::to_string(opts.max_ports) + " ports (max_ports)");
+            throw BackendError("cannot watch port " + std::to_string(port) + ": " +
+                               std::strerror(errno));
+        }
+        __atomic_fetch_or(&bss->zdd_port_bits[port >> 6], 1ull << (port & 63), __ATOMIC_SEQ_CST);
+        now_watched(port);
+    }
+
+    // Transitions into the states a socket enters when it leaves ESTABLISHED, CLOSE_WAIT or
+    // LISTEN: what wait_close() wakes for (a closing socket reaching CLOSE wakes it too,
+    // harmlessly).
+    uint64_t leaving(uint16_t port) const {
+        zdd_port_key key{netns, port, 0};
+        zdd_port_counters c{};
+        if (bpf_map_lookup_elem(counts_fd, &key, &c) != 0) return 0;
+        return c.state_changes[ZDD_TCP_CLOSE_WAIT] + c.state_changes[ZDD_TCP_FIN_WAIT1] +
+               c.state_changes[ZDD_TCP_LAST_ACK] + c.state_changes[ZDD_TCP_CLOSE];
+    }
+
+    void now_watched(uint16_t port) {
+        watched.insert(port);
+        if (!ring) leaving_seen[port] = leaving(port);
+    }
+
+    // Watched here, or (reading a resident monitor) watched and seeded by it already.
+    bool is_watched(uint16_t port) {
+        if (watched.count(port)) return true;
+        zdd_port_key key{netns, port, 0};
+        uint8_t v = 0;
+        if (skel || bpf_map_lookup_elem(watched_fd, &key, &v) != 0) return false;
+        now_watched(port);
+        return true;
+    }
+
+    ~Impl() {
+        if (!pin_dir.empty()) remove_pins(pin_dir);
+        if (bss_mapped) ::munmap(bss, bss_len);
     }
 
     template <typename T>
@@ -184,14 +316,135 @@ BpfBackend::BpfBackend(const BackendOptions& opts) : impl_(std::make_unique<Impl
     if (!m.state_link) unavailable("attaching tp_btf/inet_sock_set_state", errno);
     m.iter_link.reset(bpf_program__attach_iter(skel->progs.zdd_iter_tcp, nullptr));
     if (!m.iter_link) unavailable("attaching iter/tcp", errno);
+    bpf_iter_link_info linfo{};
+    linfo.map.map_fd = static_cast<uint32_t>(bpf_map__fd(skel->maps.zdd_sk_marks));
+    LIBBPF_OPTS(bpf_iter_attach_opts, iter_opts, .link_info = &linfo,
+                .link_info_len = sizeof linfo);
+    m.marks_link.reset(bpf_program__attach_iter(skel->progs.zdd_iter_marks, &iter_opts));
+    if (!m.marks_link) unavailable("attaching iter/bpf_sk_storage_map", errno);
     m.ring.reset(
         ring_buffer__new(bpf_map__fd(skel->maps.zdd_events), &Impl::on_event, &m, nullptr));
     if (!m.ring) unavailable("opening the ring buffer", errno);
+    m.watched_fd = bpf_map__fd(skel->maps.zdd_watched);
+    m.counts_fd = bpf_map__fd(skel->maps.zdd_counts);
+    m.iter_fd = bpf_link__fd(m.iter_link.get());
+    m.marks_fd = bpf_link__fd(m.marks_link.get());
+    m.bss = skel->bss;
 }
+
+BpfBackend::BpfBackend(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 BpfBackend::~BpfBackend() = default;
 
+bool BpfBackend::pin(const std::string& root) {
+    Impl& m = *impl_;
+    if (!m.skel) throw BackendError("pin: this monitor is itself a resident monitor's reader");
+    if (!m.pin_dir.empty()) return true;
+    std::string base = root.empty() ? std::string(kBpffs) : root;
+    if (!is_bpffs(base)) {
+        // systemd mounts it; minimal hosts and containers may not have
+        if (::mount("bpf", base.c_str(), "bpf", 0, "mode=0700") != 0)
+            throw BackendError("cannot mount bpffs at " + base + ": " + std::strerror(errno));
+    }
+    std::string dir = resident_dir(root, m.netns);
+    {
+        UniqueFd fd;
+        size_t len = 0;
+        if (Bss* other = map_pinned_bss(dir, fd, len)) {
+            bool alive = owner_alive(*other);
+            ::munmap(other, len);
+            if (alive) return false;  // another process's monitor is resident here
+        }
+        remove_pins(dir);  // stale: its owner died without removing them
+    }
+    ::mkdir((base + "/zdd").c_str(), 0700);
+    if (::mkdir(dir.c_str(), 0700) != 0)
+        throw BackendError("cannot pin the monitor in " + dir + ": " + std::strerror(errno));
+
+    m.bss->owner_start = process_start(static_cast<uint32_t>(::getpid()));
+    __atomic_store_n(&m.bss->owner_pid, static_cast<uint32_t>(::getpid()), __ATOMIC_RELEASE);
+    auto* skel = m.skel.get();
+    std::pair<int, const char*> objs[] = {
+        {bpf_map__fd(skel->maps.bss), "bss"},
+        {bpf_map__fd(skel->maps.rodata), "rodata"},
+        {m.watched_fd, "watched"},
+        {m.counts_fd, "counts"},
+        {bpf_link__fd(m.state_link.get()), "set_state"},
+        {m.iter_fd, "iter_tcp"},
+        {m.marks_fd, "iter_marks"},
+    };
+    for (const auto& [fd, name] : objs) {
+        if (bpf_obj_pin(fd, (dir + "/" + name).c_str()) != 0) {
+            int err = errno;
+            remove_pins(dir);
+            throw BackendError("cannot pin the monitor in " + dir + ": " + std::strerror(err));
+        }
+    }
+    m.pin_dir = dir;
+    return true;
+}
+
+std::unique_ptr<BpfBackend> BpfBackend::open_resident(const BackendOptions& opts,
+                                                      const std::string& root) {
+    auto m = std::make_unique<Impl>();
+    m->opts = opts;
+    m->netns = current_netns();
+    std::string base = root.empty() ? std::string(kBpffs) : root;
+    if (!is_bpffs(base)) return nullptr;
+    std::string dir = resident_dir(root, m->netns);
+    UniqueFd bss_fd;
+    m->bss = map_pinned_bss(dir, bss_fd, m->bss_len);
+    if (!m->bss) return nullptr;
+    m->bss_mapped = true;
+    if (!owner_alive(*m->bss)) {
+        spdlog::debug("bpf: removing the stale resident monitor in {}", dir);
+        remove_pins(dir);  // its pinned links would keep the programs attached forever
+        return nullptr;
+    }
+    auto open = [&](const char* name) {
+        UniqueFd fd(bpf_obj_get((dir + "/" + name).c_str()));
+        int raw = fd.get();
+        if (fd) m->pinned_fds.push_back(std::move(fd));
+        return raw;
+    };
+    // The classes are computed in the kernel with the resident monitor's thresholds: only the
+    // same build with the same thresholds may answer for us.
+    Rodata ro{};
+    int ro_fd = open("rodata");
+    bpf_map_info ro_info{};
+    uint32_t ro_info_len = sizeof ro_info;
+    if (ro_fd >= 0 && bpf_obj_get_info_by_fd(ro_fd, &ro_info, &ro_info_len) == 0 &&
+        ro_info.value_size >= sizeof ro) {
+        std::vector<char> value(ro_info.value_size);  // .rodata may hold more than our variables
+        uint32_t zero = 0;
+        if (bpf_map_lookup_elem(ro_fd, &zero, value.data()) == 0)
+            std::memcpy(&ro, value.data(), sizeof ro);
+    }
+    if (ro.cfg_layout != ZDD_DRAINMON_LAYOUT ||
+        ro.cfg_idle_after_ms != opts.thresholds.idle_after_ms ||
+        ro.cfg_push_gap_ms != opts.thresholds.push_gap_ms ||
+        ro.cfg_stuck_after_ms != opts.thresholds.stuck_after_ms) {
+        spdlog::debug(
+            "bpf: the resident monitor in {} does not match this build or its "
+            "thresholds",
+            dir);
+        return nullptr;
+    }
+    m->watched_fd = open("watched");
+    m->counts_fd = open("counts");
+    m->iter_fd = open("iter_tcp");
+    m->marks_fd = open("iter_marks");
+    if (m->watched_fd < 0 || m->counts_fd < 0 || m->iter_fd < 0 || m->marks_fd < 0) return nullptr;
+    m->hz = m->bss->hz_fallback;
+    return std::unique_ptr<BpfBackend>(new BpfBackend(std::move(m)));
+}
+
+bool BpfBackend::resident() const {
+    return !impl_->skel;
+}
+
 uint32_t BpfBackend::measure_hz() const {
+    if (!impl_->skel) return impl_->hz;  // the resident monitor measured it
     using clock = std::chrono::steady_clock;
     uint64_t j0 = impl_->jiffies();
     auto t0 = clock::now();
@@ -206,88 +459,168 @@ uint32_t BpfBackend::measure_hz() const {
 }
 
 void BpfBackend::watch(uint16_t port) {
-    Impl& m = *impl_;
-    if (m.watched.count(port)) return;
-    zdd_port_key key{m.netns, port, 0};
-    uint8_t one = 1;
-    if (bpf_map_update_elem(bpf_map__fd(m.skel->maps.zdd_watched), &key, &one, BPF_ANY) != 0) {
-        if (errno == E2BIG)
-            throw BackendError("cannot watch port " + std::to_string(port) + ": already " +
-                               std::to_string(m.opts.max_ports) + " ports (max_ports)");
-        throw BackendError("cannot watch port " + std::to_string(port) + ": " +
-                           std::strerror(errno));
-    }
-    m.watched.insert(port);
-    m.walk();  // seeds the counts of sockets that were already there
+    pass({port}, [](const zdd_sock_sample&) {});
 }
+
+void BpfBackend::pass(const std::vector<uint16_t>& ports,
+                      const std::function<void(const zdd_sock_sample&)>& fn) {
+    Impl& m = *impl_;
+    if (ports.empty()) return;  // nothing to walk for
+    bool seed = false;
+    try {
+        for (uint16_t p : ports)
+            if (!m.is_watched(p)) {
+                m.add_port(p);
+                seed = true;
+            }
+    } catch (const BackendError&) {
+        // the ports added before the full map must still be seeded
+        if (seed) {
+            ++walks_;
+            m.stream(m.iter_fd, [](const zdd_sock_sample&) {});
+        }
+        throw;
+    }
+    // Only a walk of every socket finds those of a new port; it also samples the ports watched
+    // before, so it is this pass's only walk.
+    ++walks_;
+    m.stream(seed ? m.iter_fd : m.marks_fd, [&](const zdd_sock_sample& s) {
+        if (s.netns == m.netns) fn(s);
+    });
+}
+
+PortCounts BpfBackend::read_counts(uint16_t port) const {
+    PortCounts pc;
+    pc.port = port;
+    zdd_port_key key{impl_->netns, port, 0};
+    zdd_port_counters c{};
+    if (bpf_map_lookup_elem(impl_->counts_fd, &key, &c) == 0) {
+        pc.established = c.established;
+        pc.close_wait = c.close_wait;
+        pc.closing = c.closing;
+        pc.listeners = c.listeners;
+        std::copy(std::begin(c.state_changes), std::end(c.state_changes), pc.state_changes.begin());
+    }
+    return pc;
+}
+
+PortCounts BpfBackend::counts(uint16_t port) {
+    if (!impl_->is_watched(port)) watch(port);
+    return read_counts(port);
+}
+
+namespace {
+
+SocketSample to_sample(const zdd_sock_sample& s) {
+    SocketSample out;
+    out.local = make_endpoint(s.family, s.laddr, s.lport);
+    out.remote = make_endpoint(s.family, s.raddr, s.rport);
+    out.in = s.in;
+    out.verdict = s.verdict;
+    return out;
+}
+
+void add_class(PortCounts& pc, uint32_t cls) {
+    if (cls == ZDD_CLASS_ACTIVE) ++pc.active;
+    if (cls == ZDD_CLASS_IDLE) ++pc.idle;
+    if (cls == ZDD_CLASS_STUCK) ++pc.stuck;  // closing is counted under "closing"
+}
+
+}  // namespace
 
 Snapshot BpfBackend::snapshot(const std::vector<uint16_t>& ports,
                               const std::vector<std::pair<Endpoint, Endpoint>>& exclude) {
-    Impl& m = *impl_;
-    for (uint16_t p : ports) watch(p);
-    auto samples = m.walk();
+    std::vector<zdd_sock_sample> samples;
+    std::set<uint16_t> wanted(ports.begin(), ports.end());
+    pass(ports, [&](const zdd_sock_sample& s) {
+        if (wanted.count(s.lport)) samples.push_back(s);
+    });
 
+    // counters after the walk: what the walk seeded is in them
     Snapshot snap;
     snap.backend = name();
     std::map<uint16_t, size_t> index;
-    int counts_fd = bpf_map__fd(m.skel->maps.zdd_counts);
     for (uint16_t p : ports) {
         if (index.count(p)) continue;
-        PortCounts pc;
-        pc.port = p;
-        zdd_port_key key{m.netns, p, 0};
-        zdd_port_counters c{};
-        if (bpf_map_lookup_elem(counts_fd, &key, &c) == 0) {
-            pc.established = c.established;
-            pc.close_wait = c.close_wait;
-            pc.closing = c.closing;
-            std::copy(std::begin(c.state_changes), std::end(c.state_changes),
-                      pc.state_changes.begin());
-        }
         index[p] = snap.ports.size();
-        snap.ports.push_back(pc);
+        snap.ports.push_back(read_counts(p));
     }
 
     std::set<std::string> excluded;
     for (const auto& [local, remote] : exclude)
         excluded.insert(tuple_key(canonical(local), canonical(remote)));
 
+    snap.sockets.reserve(samples.size());
     for (const auto& s : samples) {
-        auto it = index.find(s.lport);
-        if (s.netns != m.netns || it == index.end()) continue;
-        PortCounts& pc = snap.ports[it->second];
-        if (s.in.state == ZDD_TCP_LISTEN) {
-            ++pc.listeners;
-            continue;
-        }
-        SocketSample out;
-        out.local = make_endpoint(s.family, s.laddr, s.lport);
-        out.remote = make_endpoint(s.family, s.raddr, s.rport);
-        if (excluded.count(tuple_key(out.local, out.remote))) {
+        SocketSample out = to_sample(s);
+        if (!excluded.empty() && excluded.count(tuple_key(out.local, out.remote))) {
             // the mark says which counter holds it (none when it overflowed)
+            PortCounts& pc = snap.ports[index.at(s.lport)];
             if (s.mark == ZDD_MARK_ESTABLISHED) --pc.established;
             if (s.mark == ZDD_MARK_CLOSE_WAIT) --pc.close_wait;
             if (s.mark == ZDD_MARK_CLOSING) --pc.closing;
             continue;
         }
-        // no counter holds an orphaned FIN_WAIT2 turned timewait sock (see drainmon.h)
-        if (s.flags & ZDD_SAMPLE_TIMEWAIT) ++pc.closing;
-        out.in = s.in;
-        out.verdict = s.verdict;
         snap.sockets.push_back(std::move(out));
     }
 
     snap.overflow = overflow();
     snap.underflow = underflow();
     snap.incomplete = snap.overflow > 0;
+    snap.walks = walks_;
     tally_classes(snap);
     return snap;
+}
+
+void BpfBackend::walk(const std::vector<uint16_t>& ports,
+                      const std::function<void(const SocketSample&)>& visit, Snapshot& out) {
+    std::map<uint16_t, PortCounts> classes;  // active/idle/stuck as the samples stream by
+    for (uint16_t p : ports) classes[p];
+    pass(ports, [&](const zdd_sock_sample& s) {
+        auto it = classes.find(s.lport);
+        if (it == classes.end()) return;
+        add_class(it->second, s.verdict.cls);
+        visit(to_sample(s));
+    });
+
+    out = Snapshot{};
+    out.backend = name();
+    std::set<uint16_t> seen;
+    for (uint16_t p : ports) {
+        if (!seen.insert(p).second) continue;
+        PortCounts pc = read_counts(p);
+        pc.active = classes[p].active;
+        pc.idle = classes[p].idle;
+        pc.stuck = classes[p].stuck;
+        out.ports.push_back(pc);
+    }
+    out.overflow = overflow();
+    out.underflow = underflow();
+    out.incomplete = out.overflow > 0;
+    out.walks = walks_;
 }
 
 bool BpfBackend::wait_close(std::chrono::milliseconds timeout) {
     using clock = std::chrono::steady_clock;
     Impl& m = *impl_;
     auto deadline = clock::now() + std::max(timeout, std::chrono::milliseconds(0));
+    if (!m.ring) {
+        // A resident monitor's ring buffer has one consumer, its owner: poll its counters for
+        // a transition out of ESTABLISHED, CLOSE_WAIT or LISTEN instead.
+        while (true) {
+            bool woke = false;
+            for (auto& [port, seen] : m.leaving_seen) {
+                uint64_t now = m.leaving(port);
+                if (now != seen) woke = true;
+                seen = now;
+            }
+            if (woke) return true;
+            auto left = deadline - clock::now();
+            if (left <= clock::duration::zero()) return false;
+            std::this_thread::sleep_for(
+                std::min<clock::duration>(std::chrono::milliseconds(10), left));
+        }
+    }
     m.woke = false;
     while (true) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
@@ -301,20 +634,20 @@ bool BpfBackend::wait_close(std::chrono::milliseconds timeout) {
 }
 
 int BpfBackend::event_fd() const {
-    return ring_buffer__epoll_fd(impl_->ring.get());
+    return impl_->ring ? ring_buffer__epoll_fd(impl_->ring.get()) : -1;
 }
 
 uint64_t BpfBackend::overflow() const {
-    return impl_->bss_load(impl_->skel->bss->overflow_count);
+    return impl_->bss_load(impl_->bss->overflow_count);
 }
 uint64_t BpfBackend::underflow() const {
-    return impl_->bss_load(impl_->skel->bss->underflow_count);
+    return impl_->bss_load(impl_->bss->underflow_count);
 }
 uint64_t BpfBackend::dropped_events() const {
-    return impl_->bss_load(impl_->skel->bss->dropped_events);
+    return impl_->bss_load(impl_->bss->dropped_events);
 }
 int64_t BpfBackend::tracked_sockets() const {
-    return impl_->bss_load(impl_->skel->bss->tracked_sockets);
+    return impl_->bss_load(impl_->bss->tracked_sockets);
 }
 uint32_t BpfBackend::netns() const {
     return impl_->netns;
@@ -325,6 +658,7 @@ uint32_t BpfBackend::hz() const {
 
 std::vector<BpfBackend::BpfObjectId> BpfBackend::programs() const {
     std::vector<BpfObjectId> out;
+    if (!impl_->skel) return out;
     bpf_program* prog;
     bpf_object__for_each_program(prog, impl_->skel->obj) {
         bpf_prog_info info{};
@@ -337,6 +671,7 @@ std::vector<BpfBackend::BpfObjectId> BpfBackend::programs() const {
 
 std::vector<BpfBackend::BpfObjectId> BpfBackend::maps() const {
     std::vector<BpfObjectId> out;
+    if (!impl_->skel) return out;
     bpf_map* map;
     bpf_object__for_each_map(map, impl_->skel->obj) {
         bpf_map_info info{};
