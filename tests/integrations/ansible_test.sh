@@ -14,14 +14,9 @@ src=$1 build=$2
 here=$(cd "$(dirname "$0")" && pwd)
 ans="$src/integrations/ansible"
 
-skip() {
-    echo "$1" >&2
-    if [[ "${CI:-}" == true ]]; then exit 1; fi
-    exit 77
-}
-for t in ansible-playbook ansible-lint nginx curl python3; do
-    command -v "$t" >/dev/null || skip "missing tool: $t"
-done
+# shellcheck source=tests/integrations/lib.sh
+source "$here/lib.sh"
+need ansible-playbook ansible-lint nginx curl python3
 [[ $(id -u) -eq 0 ]] || skip "needs root (nginx workers switch user)"
 zdd="$build/orchestrator/zdd"
 app="$build/examples/demo-app/zdd-demo-app"

@@ -8,12 +8,8 @@ src=$1 build=$2
 here=$(cd "$(dirname "$0")" && pwd)
 manifest="$src/integrations/kubernetes/deployment.yaml"
 
-need() {
-    command -v "$1" >/dev/null && return 0
-    echo "missing tool: $1" >&2
-    if [[ "${CI:-}" == true ]]; then exit 1; fi
-    exit 77
-}
+# shellcheck source=tests/integrations/lib.sh
+source "$here/lib.sh"
 need yamllint
 need curl
 python3 -c 'import yaml' || { echo "missing python3-yaml" >&2; exit 1; }

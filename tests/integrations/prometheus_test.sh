@@ -7,12 +7,8 @@ src=$1 build=$2
 here=$(cd "$(dirname "$0")" && pwd)
 prom="$src/integrations/prometheus"
 
-need() {
-    command -v "$1" >/dev/null && return 0
-    echo "missing tool: $1" >&2
-    if [[ "${CI:-}" == true ]]; then exit 1; fi
-    exit 77
-}
+# shellcheck source=tests/integrations/lib.sh
+source "$here/lib.sh"
 need promtool
 need python3
 inspector="$build/userspace/drain-inspector"
