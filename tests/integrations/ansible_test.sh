@@ -58,7 +58,9 @@ mkdir -p "$work/releases"
 for v in v1 v2; do
     printf '#!/bin/sh\nexec %q --version-string %s "$@"\n' "$app" "$v" >"$work/releases/app-$v"
 done
-# Broken: healthy at start (so zdd cuts over), /health fails 2 s later: the smoke check fails.
+# Broken: healthy at start (so zdd cuts over), /health fails 2 s later; every deploy lasts at
+# least min-drain (3 s) after the cutover, so the smoke check after it always sees the failure
+# (or zdd itself fails the deploy: either way host 1 fails).
 printf '#!/bin/sh\nexec %q --version-string v3 --fail-health-after 2 "$@"\n' "$app" >"$work/releases/app-v3"
 chmod 755 "$work/releases"/*
 
@@ -120,6 +122,7 @@ CONF
         probe-url: http://127.0.0.1:$front/health/deployment
         metrics-textfile: $d/metrics/zdd.prom
         drain-timeout: 60
+        min-drain: 3
         backend: sock_diag
 INV
 done
