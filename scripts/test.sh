@@ -1,13 +1,32 @@
 #!/usr/bin/env bash
 # The README's test command: install dependencies, configure, build, run every test.
+# In CI (CI=true or CI=1) a test ctest did not run (skipped, disabled, not run) fails the run
+# whatever its exit code said: CI must run every test. Elsewhere a skip stays a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 build="${BUILD_DIR:-$root/build}"
+in_ci=false
+[[ ${CI:-} == true || ${CI:-} == 1 ]] && in_ci=true
 
 bash scripts/install-deps.sh
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build "$build" -j"$(nproc)"
 cd "$build"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 # Tests that bind fixed ports or load nginx share RESOURCE_LOCKs, so -j is safe.
-ctest --output-on-failure -j2 --timeout 900 "$@"
+rc=0
+ctest --output-on-failure -j2 --timeout 900 "$@" 2>&1 | tee "$log" || rc=$?
+if [[ $in_ci == true ]]; then
+  if grep -q '^The following tests did not run:' "$log"; then
+    echo "test.sh: FAIL (CI): tests that did not run:" >&2
+    sed -n '/^The following tests did not run:/,/^$/p' "$log" | tail -n +2 >&2
+    exit 1
+  fi
+  if ! grep -Eq 'tests passed, [0-9]+ tests failed out of [1-9]' "$log"; then
+    echo "test.sh: FAIL (CI): ctest ran no test" >&2
+    exit 1
+  fi
+fi
+exit "$rc"

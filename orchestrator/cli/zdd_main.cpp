@@ -23,6 +23,13 @@ namespace {
 
 using namespace zdd;
 
+// finalize() plus the runner's checks of --run-as, --workdir and --host, whose values end up in
+// unit files, nginx's upstream and execve (runner/instance_runner.hpp).
+void finalize_checked(CLI::App& app, Config& cfg) {
+    finalize(app, cfg);
+    if (auto e = launch_options_error(cfg.run_as, cfg.workdir, cfg.host)) throw ConfigError(*e);
+}
+
 int run(int argc, char** argv) {
     const std::string prog = std::filesystem::path(argc > 0 ? argv[0] : "zdd").filename();
     const bool seed_alias = prog == "vibe-zero-downtime";
@@ -94,28 +101,27 @@ int run(int argc, char** argv) {
     CLI::App* sub = app.get_subcommands().front();
     try {
         if (sub == deploy) {
-            finalize(*deploy, deploy_cfg);
+            finalize_checked(*deploy, deploy_cfg);
             return run_deploy(deploy_cfg, binary, args, std::cerr);
         }
         if (sub == status) {
-            finalize(*status, status_cfg);
+            finalize_checked(*status, status_cfg);
             return run_status(status_cfg, json, std::cout);
         }
         if (sub == rollback) {
-            finalize(*rollback, rollback_cfg);
+            finalize_checked(*rollback, rollback_cfg);
             return run_rollback(rollback_cfg, std::cerr);
         }
         if (sub == drain) {
-            finalize(*drain, drain_cfg);
+            finalize_checked(*drain, drain_cfg);
             return run_drain(drain_cfg, parse_color(drain_color), std::cerr);
         }
         if (sub == units) {
-            finalize(*units, units_cfg);
+            finalize_checked(*units, units_cfg);
             UnitSpec spec;
             spec.service = units_cfg.service;
             spec.state_dir = units_cfg.state_dir;
             spec.ports = units_cfg.ports;
-            spec.token_file = units_cfg.token_file;
             spec.env_file = units_cfg.env_file;
             spec.workdir = units_cfg.workdir;
             spec.run_as = units_cfg.run_as;
@@ -133,7 +139,7 @@ int run(int argc, char** argv) {
             return kExitOk;
         }
         if (sub == doctor) {
-            finalize(*doctor, doctor_cfg);
+            finalize_checked(*doctor, doctor_cfg);
             return run_doctor(doctor_cfg, std::cout);
         }
     } catch (const ConfigError& e) {

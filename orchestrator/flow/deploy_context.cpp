@@ -23,7 +23,8 @@ Secret load_token_or_fail(const Config& cfg) {
 }
 
 std::unique_ptr<InstanceRunner> make_runner(const Config& cfg) {
-    if (cfg.runner == "systemd") return std::make_unique<SystemdRunner>(cfg.systemctl, cfg.service);
+    if (cfg.runner == "systemd")
+        return std::make_unique<SystemdRunner>(cfg.systemctl, cfg.service, cfg.state_dir);
     return std::make_unique<ExecRunner>();
 }
 
@@ -136,6 +137,7 @@ void Context::start(Color c, const std::filesystem::path& binary,
     spec.log_file = store.dir() / "logs" / (to_string(c) + ".log");
     spec.log_max_bytes = cfg.log_max_bytes;
     if (cfg.runner == "systemd") releases.link_color(c, binary);
+    if (auto w = runner->root_warning(spec)) warn(*w);
     ProcessRef ref;
     try {
         ref = runner->start(spec);

@@ -1,10 +1,12 @@
 #include "nginx/nginx_control.hpp"
 
 #include <signal.h>
+#include <sys/syscall.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdlib>
 #include <optional>
 #include <thread>
 
@@ -177,10 +179,63 @@ void wait_old_workers_quit(const std::vector<pid_t>& old,
     }
 }
 
+// nginx's master takes signals only inside sigsuspend(): they are blocked everywhere else,
+// a reconfiguration included. So a master asleep in sigsuspend() with no SIGHUP pending is
+// between reloads. nullopt when the kernel does not tell (no /proc/PID/syscall, no rights).
+std::optional<bool> master_between_reloads(pid_t master) {
+    std::optional<std::string> syscall, status;
+    try {
+        syscall = read_file_if_exists("/proc/" + std::to_string(master) + "/syscall", 4096);
+        status = read_file_if_exists("/proc/" + std::to_string(master) + "/status");
+    } catch (const FileError&) {
+        return std::nullopt;
+    }
+    if (!syscall || !status) return std::nullopt;
+    // "NR arg..." while blocked in a syscall, "running" or "-1 ..." otherwise.
+    long nr = -1;
+    auto [p, ec] = std::from_chars(syscall->data(), syscall->data() + syscall->size(), nr);
+    if (ec != std::errc() || nr != SYS_rt_sigsuspend) return false;
+    for (const char* key : {"\nSigPnd:", "\nShdPnd:"}) {
+        auto i = status->find(key);
+        if (i == std::string::npos) return std::nullopt;
+        i += std::char_traits<char>::length(key);
+        while (i < status->size() && (*status)[i] == '\t') ++i;
+        const auto e = status->find('\n', i);
+        const std::string hex = status->substr(i, e == std::string::npos ? e : e - i);
+        if (hex.empty()) return std::nullopt;
+        // The lowest bit is signal 1, SIGHUP.
+        if (std::strtoull(hex.c_str() + (hex.size() > 16 ? hex.size() - 16 : 0), nullptr, 16) &
+            (1ULL << (SIGHUP - 1)))
+            return false;
+    }
+    if (auto st = read_proc_stat(master); !st || st->state == 'T' || st->state == 't')
+        return false;  // stopped: a pending reload would start the moment it resumes
+    return true;
+}
+
 }  // namespace
 
 void Nginx::reload() const {
     const pid_t master = master_pid();
+    const auto deadline = std::chrono::steady_clock::now() + o_.reload_timeout;
+    // Someone else's reload may be under way (the config read, the workers not started yet):
+    // its workers would look like the ones our signal asked for, though they run a config read
+    // before our change. Wait until the master is between reloads: from then on the workers
+    // before the snapshot are everything earlier reloads started, and any reload after it, ours
+    // or not, reads the files as they are now.
+    for (;;) {
+        auto idle = master_between_reloads(master);
+        if (!idle || *idle) break;
+        if (!read_proc_stat(master))
+            throw NginxError(Kind::not_running,
+                             "nginx master " + std::to_string(master) + " exited");
+        if (std::chrono::steady_clock::now() >= deadline)
+            throw NginxError(Kind::reload_not_taken,
+                             "nginx is busy with another reload (or stopped): it did not get "
+                             "back to waiting for signals within " +
+                                 std::to_string(o_.reload_timeout.count()) + " ms");
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
     const auto before = child_pids(master);
     auto argv = base_argv();
     argv.insert(argv.end(), {"-s", "reload"});
@@ -195,7 +250,6 @@ void Nginx::reload() const {
     if (r.status != 0) throw NginxError(Kind::reload_failed, nginx_error_line(r.err + r.out));
 
     // Took = a child the master did not have before (old workers may linger, draining).
-    const auto deadline = std::chrono::steady_clock::now() + o_.reload_timeout;
     for (;;) {
         auto st = read_proc_stat(master);
         if (!st || st->state == 'Z')

@@ -32,7 +32,7 @@ struct NginxOptions {
     std::string prefix;    // -p; empty = nginx's default
     std::string pid_file;  // empty = the conf's `pid` directive, else nginx's compiled default
     std::chrono::milliseconds command_timeout{30000};  // bound for nginx -t / -s reload
-    std::chrono::milliseconds reload_timeout{10000};   // bound for new workers to appear
+    std::chrono::milliseconds reload_timeout{10000};   // bound for the whole reload to take
 };
 
 class Nginx {
@@ -47,7 +47,9 @@ class Nginx {
     pid_t master_pid() const;                // throws NginxError(not_running)
     std::vector<pid_t> worker_pids() const;  // the master's live children, sorted
 
-    // Sends the reload and waits (bounded) for a worker pid the master did not have before.
+    // Waits (bounded) until the master is between reloads, so that workers of a reload someone
+    // else started are not taken for ours; then sends the reload and waits (bounded, the same
+    // reload_timeout) for a worker pid the master did not have before.
     // Throws NginxError(reload_failed | reload_not_taken | not_running).
     void reload() const;
 

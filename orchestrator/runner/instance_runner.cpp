@@ -1,5 +1,6 @@
 #include "runner/instance_runner.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
@@ -11,7 +12,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -21,8 +25,6 @@
 #include "runner/command.hpp"
 #include "runner/proc.hpp"
 #include "common/unique_fd.hpp"
-
-extern char** environ;
 
 namespace zdd {
 
@@ -80,16 +82,80 @@ constexpr const char* kSteps[] = {"setsid",    "setrlimit", "dup2",   "chdir",
     ::_exit(127);
 }
 
+bool has_control(const std::string& s) {
+    for (unsigned char c : s)
+        if (c < 0x20 || c == 0x7f) return true;
+    return false;
+}
+
+// One ExecStart word (systemd.syntax(7)): double-quoted with C escapes, `%` doubled (specifier)
+// and `$` doubled (environment expansion), so the word reaches the program verbatim.
 std::string unit_quote(const std::string& s) {
     std::string out = "\"";
-    for (char c : s) {
-        if (c == '"' || c == '\\') out += '\\';
-        if (c == '%') out += '%';
-        if (c == '$') out += '$';
-        out += c;
+    for (unsigned char c : s) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += static_cast<char>(c);
+        } else if (c == '%') {
+            out += "%%";
+        } else if (c == '$') {
+            out += "$$";
+        } else if (c < 0x20 || c == 0x7f) {
+            char hex[5];
+            std::snprintf(hex, sizeof hex, "\\x%02x", c);
+            out += hex;
+        } else {
+            out += static_cast<char>(c);
+        }
     }
     return out + "\"";
 }
+
+// A setting's value written as is (WorkingDirectory=, User=, EnvironmentFile=): `%` doubled;
+// a control character would end the line (a newline injects a setting) and a trailing
+// backslash would continue it, so both are refused.
+std::string unit_value(const std::string& what, const std::string& s) {
+    if (has_control(s)) throw RunnerError(what + " holds a control character");
+    if (!s.empty() && s.back() == '\\') throw RunnerError(what + " ends with a backslash");
+    std::string out;
+    for (char c : s) {
+        if (c == '%') out += '%';
+        out += c;
+    }
+    return out;
+}
+
+bool valid_user_name(const std::string& s) {
+    // The portable subset systemd and useradd agree on: [A-Za-z_][A-Za-z0-9_.-]*, at most 32.
+    if (s.empty() || s.size() > 32) return false;
+    if (!(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
+    for (unsigned char c : s)
+        if (!(std::isalnum(c) || c == '_' || c == '.' || c == '-')) return false;
+    return true;
+}
+
+bool valid_host(const std::string& h) {
+    unsigned char buf[sizeof(in6_addr)];
+    if (::inet_pton(AF_INET, h.c_str(), buf) == 1 || ::inet_pton(AF_INET6, h.c_str(), buf) == 1)
+        return true;
+    // A DNS name (RFC 1123): dot-separated labels of letters, digits and inner hyphens.
+    if (h.empty() || h.size() > 253) return false;
+    size_t start = 0;
+    while (start <= h.size()) {
+        size_t end = h.find('.', start);
+        if (end == std::string::npos) end = h.size();
+        const std::string label = h.substr(start, end - start);
+        if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-')
+            return false;
+        for (unsigned char c : label)
+            if (!(std::isalnum(c) || c == '-')) return false;
+        start = end + 1;
+    }
+    return true;
+}
+
+constexpr const char* kInstancePath =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 }  // namespace
 
@@ -135,6 +201,58 @@ std::optional<int> wait_exit(const ProcessRef& p, std::chrono::milliseconds boun
     reap_if_child(p.pid);
     if (auto st = take_reaped(p.pid)) return st;
     return -1;
+}
+
+std::optional<std::string> zdd_env(const std::string& name) {
+    const char* v = std::getenv(name.c_str());
+    if (!v) return std::nullopt;
+    return std::string(v);
+}
+
+EnvVars instance_environment(const LaunchSpec& s, const EnvGet& parent) {
+    std::map<std::string, std::string> env;
+    env["PATH"] = kInstancePath;
+    auto lang = parent("LANG");
+    env["LANG"] = lang && !lang->empty() && !has_control(*lang) ? *lang : "C.UTF-8";
+    if (auto v = parent("APP_VERSION")) env["APP_VERSION"] = *v;
+    for (const auto& [k, v] : s.extra_env) env[k] = v;
+    env["PORT"] = std::to_string(s.port);
+    env["DEPLOYMENT_COLOR"] = to_string(s.color);
+    if (!s.token.empty())
+        env[kTokenEnv] = s.token.reveal();
+    else
+        env.erase(kTokenEnv);  // never one from --env-file that zdd did not check
+    return EnvVars(env.begin(), env.end());
+}
+
+std::optional<std::string> launch_options_error(const std::string& run_as,
+                                                const std::string& workdir,
+                                                const std::string& host) {
+    // The values are not echoed: a control character in them would garble the message.
+    if (!run_as.empty() && !valid_user_name(run_as))
+        return "--run-as: not a user name (letters, digits, _ . -, starting with a letter or _, "
+               "at most 32)";
+    if (!workdir.empty()) {
+        if (has_control(workdir)) return "--workdir: holds a control character";
+        if (workdir.front() != '/') return "--workdir must be an absolute path";
+        if (workdir.back() == '\\') return "--workdir must not end with a backslash";
+    }
+    if (!valid_host(host)) return "--host: not an IP address or a host name";
+    return std::nullopt;
+}
+
+std::optional<std::string> exec_root_warning(const LaunchSpec& s) {
+    if (s.run_as.empty()) {
+        if (::geteuid() == 0)
+            return "the instance will run as root: pass --run-as USER to give it less";
+        return std::nullopt;
+    }
+    std::vector<char> buf(16384);
+    passwd pw{}, *res = nullptr;
+    if (::getpwnam_r(s.run_as.c_str(), &pw, buf.data(), buf.size(), &res) == 0 && res &&
+        res->pw_uid == 0)
+        return "--run-as " + s.run_as + " is root (uid 0)";
+    return std::nullopt;
 }
 
 ProcessRef start_detached(const LaunchSpec& s) {
@@ -183,18 +301,13 @@ ProcessRef start_detached(const LaunchSpec& s) {
     }
 
     std::map<std::string, std::string> env;
-    for (char** e = environ; e && *e; ++e) {
-        std::string kv = *e;
-        auto eq = kv.find('=');
-        if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
-    }
-    for (const auto& [k, v] : s.extra_env) env[k] = v;
-    env["PORT"] = std::to_string(s.port);
-    env["DEPLOYMENT_COLOR"] = to_string(s.color);
-    if (!s.token.empty()) env[kTokenEnv] = s.token.reveal();
+    for (auto& [k, v] : instance_environment(s)) env[k] = v;
     if (switch_user) {
         env["USER"] = env["LOGNAME"] = s.run_as;
         env["HOME"] = home;
+    } else {
+        for (const char* k : {"HOME", "USER", "LOGNAME"})
+            if (auto v = zdd_env(k)) env[k] = *v;
     }
     std::vector<std::string> env_strs;
     for (const auto& [k, v] : env) env_strs.push_back(k + "=" + v);
@@ -279,8 +392,74 @@ CommandResult systemctl_run(const std::string& bin, const std::vector<std::strin
 
 }  // namespace
 
+fs::path unit_env_file(const fs::path& state_dir, Color c) {
+    return state_dir / (to_string(c) + ".env");
+}
+
+std::string render_env_file(const EnvVars& env) {
+    std::string out = "# Written by zdd at each start of this color; the unit reads it.\n";
+    for (const auto& [k, v] : env) {
+        bool key_ok = !k.empty() && (std::isalpha(static_cast<unsigned char>(k[0])) || k[0] == '_');
+        for (unsigned char c : k) key_ok = key_ok && (std::isalnum(c) || c == '_');
+        if (!key_ok) throw RunnerError("environment variable name '" + k + "' is not valid");
+        if (has_control(v)) throw RunnerError("the value of " + k + " holds a control character");
+        // Inside double quotes systemd's parser (like sh) unescapes \" \\ \` \$ and nothing else.
+        out += k + "=\"";
+        for (char c : v) {
+            if (c == '"' || c == '\\' || c == '`' || c == '$') out += '\\';
+            out += c;
+        }
+        out += "\"\n";
+    }
+    return out;
+}
+
+void SystemdRunner::write_args_dropin(Color c, const std::vector<std::string>& args) {
+    const fs::path dir = runtime_dir_ / (unit(c) + ".d");
+    const fs::path file = dir / "zdd-args.conf";
+    std::string want;
+    if (!args.empty()) {
+        // An empty ExecStart= clears the unit's own; the new one runs the same link with args.
+        want =
+            "# Written by zdd: the arguments of the last deploy of this color.\n[Service]\n"
+            "ExecStart=\nExecStart=" +
+            unit_quote((state_dir_ / to_string(c)).string());
+        for (const auto& a : args) want += " " + unit_quote(a);
+        want += "\n";
+    }
+    std::optional<std::string> have;
+    try {
+        have = read_file_if_exists(file);
+    } catch (const FileError& e) {
+        throw RunnerError(e.what());
+    }
+    if (have.value_or("") == want) return;
+    std::error_code ec;
+    if (want.empty()) {
+        fs::remove(file, ec);
+    } else {
+        fs::create_directories(dir, ec);
+        try {
+            write_file_atomic(file, want, 0644);
+        } catch (const FileError& e) {
+            throw RunnerError(e.what());
+        }
+    }
+    auto r = systemctl_run(systemctl_, {"daemon-reload"});
+    if (!r.ok()) throw RunnerError("systemctl daemon-reload failed: " + first_line(r.err));
+}
+
 ProcessRef SystemdRunner::start(const LaunchSpec& spec) {
     const std::string u = unit(spec.color);
+    const fs::path env_path = unit_env_file(state_dir_, spec.color);
+    try {
+        write_file_atomic(env_path, render_env_file(instance_environment(spec)), 0600);
+    } catch (const FileError& e) {
+        throw RunnerError(e.what());
+    }
+    if (::chmod(env_path.c_str(), 0600) != 0)  // it holds the token, whatever mode it had
+        throw RunnerError("chmod " + env_path.string() + ": " + std::strerror(errno));
+    write_args_dropin(spec.color, spec.args);
     auto r = systemctl_run(systemctl_, {"start", u});
     if (!r.ok())
         throw RunnerError(
@@ -299,11 +478,28 @@ ProcessRef SystemdRunner::start(const LaunchSpec& spec) {
 }
 
 bool SystemdRunner::alive(Color c, const ProcessRef&) {
-    return systemctl_run(systemctl_, {"is-active", "--quiet", unit(c)}).ok();
+    auto r = systemctl_run(systemctl_, {"show", "--property=ActiveState,SubState", unit(c)});
+    if (!r.ok()) return false;
+    std::string active, sub;
+    size_t pos = 0;
+    while (pos < r.out.size()) {
+        size_t nl = r.out.find('\n', pos);
+        if (nl == std::string::npos) nl = r.out.size();
+        const std::string line = r.out.substr(pos, nl - pos);
+        if (line.rfind("ActiveState=", 0) == 0) active = line.substr(12);
+        if (line.rfind("SubState=", 0) == 0) sub = line.substr(9);
+        pos = nl + 1;
+    }
+    if (active == "active" || active == "reloading" || active == "deactivating") return true;
+    return active == "activating" && sub != "auto-restart";
 }
 
 bool SystemdRunner::signal(Color c, const ProcessRef&, int sig) {
-    // systemd owns the pid: let it deliver the signal to the unit's main process.
+    // A stop job first: systemd then knows the exit is wanted and Restart= stays out of it.
+    // It sends KillSignal=SIGTERM (the graceful stop) and waits (TimeoutStopSec=infinity).
+    auto stop = systemctl_run(systemctl_, {"stop", "--no-block", unit(c)});
+    if (sig == SIGTERM) return stop.ok();
+    // A cut: the main process gets the signal itself (SIGINT cancels streams, SIGKILL ends it).
     const char* name = sigabbrev_np(sig);
     std::string signame = name ? std::string("SIG") + name : std::to_string(sig);
     return systemctl_run(systemctl_, {"kill", "--kill-who=main", "--signal=" + signame, unit(c)})
@@ -319,31 +515,45 @@ bool SystemdRunner::wait_exit(Color c, const ProcessRef& p, std::chrono::millise
     }
 }
 
-void SystemdRunner::stop(Color c) {
-    auto r = systemctl_run(systemctl_, {"stop", unit(c)});
-    if (!r.ok()) throw RunnerError("systemctl stop " + unit(c) + " failed: " + first_line(r.err));
+std::optional<std::string> SystemdRunner::root_warning(const LaunchSpec& spec) {
+    const std::string u = unit(spec.color);
+    auto r = systemctl_run(systemctl_, {"show", "--property=User", "--value", u});
+    const std::string user = first_line(r.out);
+    if (!r.ok() || (!user.empty() && user != "root" && user != "0")) return std::nullopt;
+    return "the units run the instance as root (no User=): `zdd install-units --run-as USER` "
+           "gives it less";
 }
 
 std::string render_unit(const UnitSpec& s, Color c) {
     const std::string color = to_string(c);
-    std::string exec = unit_quote((s.state_dir / color).string());
+    const std::string port = std::to_string(port_of(c, s.ports));
+    const fs::path link = s.state_dir / color;
+    std::string exec = unit_quote(link.string());
     for (const auto& a : s.args) exec += " " + unit_quote(a);
     std::string u;
-    u += "# Written by zdd: ExecStart runs the release that " + (s.state_dir / color).string() +
-         " links to.\n";
-    u += "[Unit]\nDescription=" + s.service + " (" + color + ", port " +
-         std::to_string(port_of(c, s.ports)) + "), deployed by zdd\nAfter=network.target\n\n";
+    u += "# Written by zdd: ExecStart runs the release that " +
+         unit_value("--state-dir", link.string()) + " links to.\n";
+    u += "[Unit]\nDescription=" + unit_value("--service", s.service) + " (" + color + ", port " +
+         port + "), deployed by zdd\nAfter=network.target\n\n";
     u += "[Service]\nType=simple\n";
     u += "ExecStart=" + exec + "\n";
-    u += "Environment=PORT=" + std::to_string(port_of(c, s.ports)) + "\n";
+    u += "Environment=PORT=" + port + "\n";
     u += "Environment=DEPLOYMENT_COLOR=" + color + "\n";
-    // The token reaches the unit through its env file, never through the unit text.
-    if (!s.token_file.empty()) u += "EnvironmentFile=-" + s.token_file.string() + "\n";
-    if (!s.env_file.empty()) u += "EnvironmentFile=" + s.env_file.string() + "\n";
-    if (!s.workdir.empty()) u += "WorkingDirectory=" + s.workdir.string() + "\n";
-    if (!s.run_as.empty()) u += "User=" + s.run_as + "\n";
+    if (!s.env_file.empty())
+        u += "EnvironmentFile=" + unit_value("--env-file", s.env_file.string()) + "\n";
+    // zdd writes this one at each start (the token, --env-file, PORT...): it is read last and
+    // wins. The token never appears in the unit text, which any user may read.
+    u += "EnvironmentFile=-" + unit_value("--state-dir", unit_env_file(s.state_dir, c).string()) +
+         "\n";
+    if (!s.workdir.empty())
+        u += "WorkingDirectory=" + unit_value("--workdir", s.workdir.string()) + "\n";
+    if (!s.run_as.empty()) {
+        if (!valid_user_name(s.run_as)) throw RunnerError("--run-as: not a user name");
+        u += "User=" + unit_value("--run-as", s.run_as) + "\n";
+    }
     if (s.nofile > 0) u += "LimitNOFILE=" + std::to_string(s.nofile) + "\n";
     // SIGTERM lets streams finish; zdd itself decides when to cut (SIGINT, then SIGKILL).
+    // Restart= covers crashes only: zdd stops and cuts through stop jobs, which it never undoes.
     u += "KillSignal=SIGTERM\nTimeoutStopSec=infinity\nRestart=on-failure\n\n";
     u += "[Install]\nWantedBy=multi-user.target\n";
     return u;

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -56,11 +57,34 @@ struct LaunchSpec {
     uint64_t log_max_bytes = 10u << 20;  // log renamed to <log>.1 at start when larger
 };
 
+// The instance's environment, the same with both runners; nothing else of zdd's environment
+// reaches it (zdd's may hold secrets and proxies). In order, later entries winning:
+//   PATH     /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin (systemd's default)
+//   LANG     zdd's LANG, else C.UTF-8
+//   APP_VERSION  from zdd's environment when set (the health contract's optional variable)
+//   the --env-file lines (extra_env)
+//   PORT, DEPLOYMENT_COLOR and VIBE_DEPLOYMENT_TOKEN (the contract's variables)
+// The exec runner adds HOME, USER and LOGNAME (of --run-as, else zdd's); systemd sets those
+// itself from the unit's User=.
+using EnvGet = std::function<std::optional<std::string>(const std::string&)>;
+std::optional<std::string> zdd_env(const std::string& name);  // getenv
+EnvVars instance_environment(const LaunchSpec& spec, const EnvGet& parent = zdd_env);
+
 // The exec runner's core: fork, setsid, reset signals, rlimit, stdin /dev/null, stdout+stderr
-// to the log, chdir, setgid/setuid, close every other fd, execve. The environment is zdd's
-// (APP_VERSION and the rest pass through) + extra_env + PORT, DEPLOYMENT_COLOR and the token.
+// to the log, chdir, setgid/setuid, close every other fd, execve with instance_environment().
 // Throws RunnerError (binary missing or not executable, unknown user, exec failure...).
 ProcessRef start_detached(const LaunchSpec& spec);
+
+// Checks of --run-as (a user name), --workdir (an absolute path) and --host (an IP address or
+// a host name): what they hold ends up in unit files, nginx's upstream and execve, so a
+// newline or a `;` must never get through. Empty run_as/workdir are fine (unset). Returns the
+// one-line error, or nullopt when all three are valid. Called where the flags are parsed.
+std::optional<std::string> launch_options_error(const std::string& run_as,
+                                                const std::string& workdir,
+                                                const std::string& host);
+
+// A warning when the instance would run as root (no --run-as, or a unit without User=).
+std::optional<std::string> exec_root_warning(const LaunchSpec& spec);
 
 class InstanceRunner {
   public:
@@ -73,6 +97,8 @@ class InstanceRunner {
     virtual bool signal(Color c, const ProcessRef& p, int sig) = 0;
     // True when the instance is gone within the bound.
     virtual bool wait_exit(Color c, const ProcessRef& p, std::chrono::milliseconds bound) = 0;
+    // Set when the instance would run as root: zdd prints it before starting it.
+    virtual std::optional<std::string> root_warning(const LaunchSpec& spec) = 0;
 };
 
 class ExecRunner : public InstanceRunner {
@@ -84,40 +110,65 @@ class ExecRunner : public InstanceRunner {
     bool wait_exit(Color, const ProcessRef& p, std::chrono::milliseconds bound) override {
         return zdd::wait_exit(p, bound).has_value();
     }
+    std::optional<std::string> root_warning(const LaunchSpec& spec) override {
+        return exec_root_warning(spec);
+    }
 };
 
-// `systemctl start|kill|is-active|show <service>-<color>`. The units must exist (write_units);
-// start() ignores the spec's binary: the unit runs whatever <state>/<color> links to.
+// <state_dir>/<color>.env: what the systemd units read with EnvironmentFile= (0600, written by
+// SystemdRunner::start): instance_environment() in systemd's env-file syntax. It carries the
+// token whatever form the token file has (bare, KEY=VALUE, or zdd's environment only).
+std::filesystem::path unit_env_file(const std::filesystem::path& state_dir, Color c);
+// KEY="VALUE" lines, escaped for systemd's env-file parser. Throws RunnerError on a value with
+// control characters (it would end the line) or a bad key.
+std::string render_env_file(const EnvVars& env);
+
+// `systemctl start|stop|kill|show <service>-<color>`. The units must exist (write_units);
+// start() runs whatever <state>/<color> links to, with the spec's args through a runtime
+// drop-in (<runtime_dir>/<unit>.d/zdd-args.conf) and its environment through unit_env_file.
+// A stop or a cut is a systemd stop job first, so Restart= never brings back a color zdd is
+// stopping: SIGTERM = `systemctl stop --no-block`, SIGINT/SIGKILL = the stop job plus
+// `systemctl kill` of the main process.
 class SystemdRunner : public InstanceRunner {
   public:
-    SystemdRunner(std::string systemctl, std::string service)
-        : systemctl_(std::move(systemctl)), service_(std::move(service)) {}
+    SystemdRunner(std::string systemctl, std::string service, std::filesystem::path state_dir,
+                  std::filesystem::path runtime_dir = "/run/systemd/system")
+        : systemctl_(std::move(systemctl)),
+          service_(std::move(service)),
+          state_dir_(std::move(state_dir)),
+          runtime_dir_(std::move(runtime_dir)) {}
     std::string name() const override { return "systemd"; }
     std::string unit(Color c) const { return service_ + "-" + to_string(c) + ".service"; }
     ProcessRef start(const LaunchSpec& spec) override;
+    // While the unit has a process: active, reloading or deactivating (a stop job still
+    // waiting for streams), not inactive, failed or waiting to restart.
     bool alive(Color c, const ProcessRef& p) override;
     bool signal(Color c, const ProcessRef& p, int sig) override;
     bool wait_exit(Color c, const ProcessRef& p, std::chrono::milliseconds bound) override;
-    void stop(Color c);  // systemctl stop (blocks until systemd has stopped it)
+    std::optional<std::string> root_warning(const LaunchSpec& spec) override;
 
   private:
+    void write_args_dropin(Color c, const std::vector<std::string>& args);
     std::string systemctl_;
     std::string service_;
+    std::filesystem::path state_dir_;
+    std::filesystem::path runtime_dir_;
 };
 
 struct UnitSpec {
     std::string service;
-    std::filesystem::path state_dir;  // ExecStart = <state_dir>/<color>
+    std::filesystem::path state_dir;  // ExecStart = <state_dir>/<color>; unit_env_file there
     std::array<uint16_t, 2> ports{8080, 8081};
-    std::filesystem::path token_file;  // EnvironmentFile (env-file form), optional
-    std::filesystem::path env_file;    // EnvironmentFile, optional
+    std::filesystem::path env_file;  // EnvironmentFile, optional (zdd's copy in the state dir wins)
     std::filesystem::path workdir;
     std::string run_as;
     uint64_t nofile = 0;
     std::vector<std::string> args;
 };
 
-// The text of <service>-<color>.service.
+// The text of <service>-<color>.service. Every value is escaped per systemd.syntax(7) (quoted
+// ExecStart words, % specifiers, $ expansion); a value that cannot be written safely (a control
+// character, a trailing backslash) throws RunnerError.
 std::string render_unit(const UnitSpec& spec, Color c);
 // Writes <dir>/<service>-blue.service and -green.service atomically; returns their paths.
 std::vector<std::filesystem::path> write_units(const UnitSpec& spec,

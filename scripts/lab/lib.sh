@@ -4,6 +4,9 @@
 #                   (client namespace -> veth -> nginx + app namespace); needs root.
 #   --mode vagrant  the VM lab in vagrant/: run from the host next to the Vagrantfile; every
 #                   command goes to the `lb` or `client` VM through `vagrant ssh`.
+#   --mode local    lb and client are this machine, provisioned by provision.sh --role lb
+#                   (settings in /etc/zdd/lab.env): how CI runs them in the systemd container
+#                   (tests/lab/container_lab.sh).
 # Both nodes are driven through lab_on / lab_bg, and files on a node are read with lab_on NODE
 # cat, so nothing assumes the scenario shares a file system with the nodes.
 # shellcheck disable=SC2034  # variables set here are used by the scenarios that source this file
@@ -16,6 +19,7 @@ LAB_BUILD_DIR=${BUILD_DIR:-$LAB_ROOT/build}
 ZDD_BIN=${ZDD_BIN:-}
 APP_BIN=${APP_BIN:-}
 INSPECTOR_BIN=${INSPECTOR_BIN:-}
+LAB_RUNNER=${LAB_RUNNER:-}  # zdd's --runner; empty: zdd's default (exec)
 LAB_FAILURES=0
 LAB_CHECKS=0
 LAB_JOBS=()  # "node name" of every background job, ended by lab_cleanup if still running
@@ -52,7 +56,9 @@ lab_finish() {
 lab_common_usage() {
     cat <<EOF
 Common options:
-  --mode netns|vagrant   where the lab runs (env LAB_MODE, default netns)
+  --mode netns|vagrant|local  where the lab runs (env LAB_MODE, default netns)
+  --runner exec|systemd  zdd's runner (env LAB_RUNNER, default exec); systemd: the scenario
+                         writes the units first (zdd install-units)
   --lab-dir DIR          netns lab directory made by netns.sh up (env LAB_DIR, default $LAB_DIR)
   --zdd PATH             zdd binary on the lb node (env ZDD_BIN; default: BUILD_DIR's, or
                          /usr/bin/zdd in vagrant mode)
@@ -71,6 +77,7 @@ lab_parse() {
         --zdd) ZDD_BIN=${2:?--zdd needs a value}; shift 2 ;;
         --app) APP_BIN=${2:?--app needs a value}; shift 2 ;;
         --inspector) INSPECTOR_BIN=${2:?--inspector needs a value}; shift 2 ;;
+        --runner) LAB_RUNNER=${2:?--runner needs a value}; shift 2 ;;
         -h | --help) lab_usage; exit 0 ;;
         *)
             if [[ $# -ge 2 ]] && lab_scenario_option "$1" "$2"; then
@@ -90,13 +97,22 @@ lab_parse() {
         : "${APP_BIN:=$LAB_BUILD_DIR/examples/demo-app/zdd-demo-app}"
         : "${INSPECTOR_BIN:=$LAB_BUILD_DIR/userspace/drain-inspector}"
         ;;
-    vagrant)
-        command -v vagrant >/dev/null || lab_die "vagrant not found (apt-get install vagrant)"
+    vagrant | local)
+        if [[ $LAB_MODE == vagrant ]]; then
+            command -v vagrant >/dev/null || lab_die "vagrant not found (apt-get install vagrant)"
+        else
+            [[ $(id -u) -eq 0 ]] || lab_die "local mode needs root (nginx, zdd's state)"
+            [[ -f /etc/zdd/lab.env ]] || lab_die "/etc/zdd/lab.env missing: run provision.sh --role lb first"
+        fi
         : "${ZDD_BIN:=/usr/bin/zdd}"
         : "${APP_BIN:=/usr/bin/zdd-demo-app}"
         : "${INSPECTOR_BIN:=/usr/bin/drain-inspector}"
         ;;
-    *) lab_die "--mode must be netns or vagrant, not '$LAB_MODE'" ;;
+    *) lab_die "--mode must be netns, vagrant or local, not '$LAB_MODE'" ;;
+    esac
+    case $LAB_RUNNER in
+    '' | exec | systemd) ;;
+    *) lab_die "--runner must be exec or systemd, not '$LAB_RUNNER'" ;;
     esac
     lab_load_env
     trap lab_cleanup EXIT
@@ -116,6 +132,7 @@ lab_on() {
         case $node in lb) ns=$LAB_LB_NS ;; client) ns=$LAB_CLIENT_NS ;; *) lab_die "node $node" ;; esac
         ip netns exec "$ns" "$@"
         ;;
+    local) "$@" ;;
     vagrant)
         # vagrant ssh -c takes one shell string: quote each word for the remote shell.
         (cd "$LAB_VAGRANT_DIR" && vagrant ssh "$node" --no-tty -c "sudo $(printf '%q ' "$@")" -- -q)
@@ -135,7 +152,7 @@ lab_bg() {
     # shellcheck disable=SC2016  # expanded by the inner shell
     local wrapper='d=$1; n=$2; shift 2; "$@" >"$d/$n.out" 2>&1 </dev/null & echo $! >"$d/$n.pid"; wait $!; echo $? >"$d/$n.rc"'
     case $LAB_MODE in
-    netns)
+    netns | local)
         lab_on "$node" setsid sh -c "$wrapper" sh "$dir" "$name" "$@" </dev/null >/dev/null 2>&1 &
         ;;
     vagrant)
@@ -191,6 +208,7 @@ lab_load_env() {
     local text
     case $LAB_MODE in
     netns) text=$(cat "$LAB_DIR/lab.env") ;;
+    local) text=$(cat /etc/zdd/lab.env) ;;
     vagrant) text=$(cd "$LAB_VAGRANT_DIR" && vagrant ssh lb --no-tty -c "cat /etc/zdd/lab.env" -- -q) ||
         lab_die "cannot read /etc/zdd/lab.env on the lb VM: is it up and provisioned (vagrant up)?" ;;
     esac
@@ -244,7 +262,23 @@ lab_zdd_flags() {
     [[ -n ${LAB_NGINX_CONF:-} ]] && LAB_ZDD_FLAGS+=(--nginx-conf "$LAB_NGINX_CONF")
     [[ -n ${LAB_NGINX_PREFIX:-} ]] && LAB_ZDD_FLAGS+=(--nginx-prefix "$LAB_NGINX_PREFIX")
     [[ -n ${LAB_NGINX_PID_FILE:-} ]] && LAB_ZDD_FLAGS+=(--nginx-pid-file "$LAB_NGINX_PID_FILE")
+    [[ -n $LAB_RUNNER ]] && LAB_ZDD_FLAGS+=(--runner "$LAB_RUNNER")
     return 0
+}
+
+# The systemd runner's units for this lab, written by zdd itself; leftovers stopped.
+lab_systemd_units() {
+    local u
+    for u in "$LAB_SERVICE-blue.service" "$LAB_SERVICE-green.service"; do
+        # A stop waits for streams (TimeoutStopSec=infinity): bounded here, then killed.
+        lab_on lb timeout 30 systemctl stop "$u" 2>/dev/null ||
+            lab_on lb systemctl kill --signal=SIGKILL "$u" 2>/dev/null || true
+        lab_on lb systemctl reset-failed "$u" 2>/dev/null || true
+    done
+    lab_on lb "$ZDD_BIN" install-units --service "$LAB_SERVICE" --state-dir "$LAB_STATE_DIR" \
+        --ports "$LAB_PORTS" --dir /etc/systemd/system >/dev/null ||
+        lab_die "zdd install-units failed"
+    lab_on lb systemctl daemon-reload
 }
 
 lab_nginx() {  # nginx on the lb node with the lab's prefix and config
@@ -270,6 +304,7 @@ lab_version_via_nginx() {
 # Back to a clean slate: no instance on the lab ports, no zdd state, the upstream pointing at
 # the blue port (nothing there yet: nginx answers 502 until the first deploy).
 lab_reset() {
+    [[ $LAB_RUNNER == systemd ]] && lab_systemd_units
     local pids
     pids=$(lab_on lb ss -Htlnp "( sport = :$LAB_BLUE_PORT or sport = :$LAB_GREEN_PORT )" |
         grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u) || true

@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
-# Provisions a VM of the lab (vagrant/Vagrantfile runs it as root; safe to run again).
-#   --role lb      nginx + the app + zdd: installs the dependencies (scripts/install-deps.sh),
-#                  builds, installs the .deb (or `cmake --install` when no package is
-#                  configured), sets nginx up with the shipped site, writes /etc/zdd/lab.env.
+# Provisions a node of the lab (safe to run again): vagrant/Vagrantfile runs it as root in each
+# VM, and the CI's container test (tests/lab/container_lab.sh) runs the very same command in a
+# Debian 12 minbase container.
+#   --role lb      nginx + the app + zdd: installs the dependencies (scripts/install-deps.sh
+#                  --runtime --build), builds what the package ships, installs the .deb (cpack),
+#                  sets nginx up with the shipped site, writes /etc/zdd/lab.env.
 #   --role client  curl, for the traffic.
 # Usage: provision.sh --role lb|client [--src DIR] [--build DIR] [--lb-addr ADDR]
+#   --lb-addr  where the client reaches nginx (default 127.0.0.1: one machine, as in CI)
 set -euo pipefail
 
 role=
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=/var/tmp/zdd-build
-lb_addr=192.168.56.10
+lb_addr=127.0.0.1
 while (($#)); do
     case $1 in
     --role) role=${2:?--role needs lb or client}; shift 2 ;;
     --src) src=${2:?}; shift 2 ;;
     --build) build=${2:?}; shift 2 ;;
     --lb-addr) lb_addr=${2:?}; shift 2 ;;
-    -h | --help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "provision.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -34,18 +37,17 @@ provision_client() {
 }
 
 provision_lb() {
-    bash "$src/scripts/install-deps.sh"
+    bash "$src/scripts/install-deps.sh" --runtime --build
     echo "[provision] building $src in $build"
-    cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZDD_BUILD_TESTS=OFF >/dev/null
     cmake --build "$build" -j"$(nproc)"
-    if [[ -f $build/CPackConfig.cmake ]]; then
-        rm -f "$build"/zdd_*.deb
-        (cd "$build" && cpack -G DEB)
-        apt-get install -y -qq --reinstall "$(ls "$build"/zdd_*.deb)"
-    else
-        cmake --install "$build" --prefix /usr
-    fi
-    command -v zdd >/dev/null || echo "[provision] warning: zdd is not installed (not built yet?)" >&2
+    rm -f "$build"/zdd_*.deb
+    (cd "$build" && cpack -G DEB)
+    local deb
+    deb=$(ls "$build"/zdd_*.deb)
+    # apt (not dpkg -i): it checks the package's dependencies, and `apt remove zdd` undoes it.
+    apt-get install -y -qq --reinstall "$deb"
+    command -v zdd >/dev/null || { echo "[provision] zdd is not on PATH after installing $deb" >&2; exit 1; }
 
     # nginx: the shipped site, nothing else on :80.
     install -m 0644 "$src/packaging/nginx/zdd-site.conf" /etc/nginx/sites-available/zdd

@@ -12,6 +12,8 @@
 
 #include <curl/curl.h>
 
+#include "temp_dir.hpp"
+
 namespace zdd_demo_test {
 
 std::string demo_app_binary() {
@@ -21,31 +23,10 @@ std::string sse_load_binary() {
     return zdd_test::build_dir() + "/tests/demo_app/zdd-demo-sse-load";
 }
 
-namespace {
-// One directory per test process for app logs and client output, removed at exit.
-class TempDir {
-  public:
-    TempDir() {
-        const char* tmp = std::getenv("TMPDIR");
-        std::string templ = std::string(tmp ? tmp : "/tmp") + "/zdd-demo-test-XXXXXX";
-        if (!::mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed for " + templ);
-        path_ = templ;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    const std::string& path() const { return path_; }
-
-  private:
-    std::string path_;
-};
-}  // namespace
-
 std::string temp_path(const std::string& stem) {
-    static TempDir dir;
+    static zdd_test::TempDir dir("zdd-demo-test");  // one per test process, removed at exit
     static std::atomic<int> seq{0};
-    return dir.path() + "/" + stem + "-" + std::to_string(++seq);
+    return dir.file(stem + "-" + std::to_string(++seq));
 }
 
 std::string read_file(const std::string& path) {

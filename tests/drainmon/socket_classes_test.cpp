@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <vector>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -71,6 +73,23 @@ std::optional<SocketSample> await_class(Backend& b, uint16_t P, uint16_t C, uint
         },
         timeout, 50ms);
     return last;
+}
+
+// Some rows hold only while a socket is young: a sample taken on a stalled (busy) machine may
+// rightly read older. `take` makes a fresh situation and samples it; a sample whose own ages put
+// it outside the row's window (`in_window` false) is not evidence either way, so it is taken
+// again (bounded). Returns the first in-window sample, or the last one taken (with a failure).
+std::optional<SocketSample> sample_in_window(
+    const std::function<std::optional<SocketSample>()>& take,
+    const std::function<bool(const SocketSample&)>& in_window, int attempts = 20) {
+    std::optional<SocketSample> s;
+    for (int i = 0; i < attempts; ++i) {
+        s = take();
+        if (s && in_window(*s)) return s;
+    }
+    FAIL_CHECK("no sample inside the window in " << attempts << " attempts"
+                                                 << (s ? ": last " + describe(*s) : ""));
+    return s;
 }
 
 #define CHECK_CLASS(sample, cls_, reason_)                                                       \
@@ -167,11 +186,19 @@ TEST_CASE("idle keepalive: a request answered at once, then silence") {
     Fixture f(kind);
     auto p = f.pair();
     uint16_t C = local_port(p.client.get());
-    request_answered(p);
 
-    auto s = server_end(*f.b, f.P, C);
+    // Just after the exchange (both directions younger than idle_after): recent data.
+    auto s = sample_in_window(
+        [&] {
+            request_answered(p);
+            return server_end(*f.b, f.P, C);
+        },
+        [](const SocketSample& x) {
+            return x.in.last_send_ms < kThresholds.idle_after_ms &&
+                   x.in.last_recv_ms < kThresholds.idle_after_ms;
+        });
     CHECK_CLASS(s, ZDD_CLASS_ACTIVE, ZDD_REASON_RECENT_DATA);
-    s = await_class(*f.b, f.P, C, ZDD_CLASS_IDLE, ZDD_REASON_KEEPALIVE, 3s);
+    s = await_class(*f.b, f.P, C, ZDD_CLASS_IDLE, ZDD_REASON_KEEPALIVE, 30s);
     CHECK_CLASS(s, ZDD_CLASS_IDLE, ZDD_REASON_KEEPALIVE);
     CHECK(s->in.last_send_ms >= kThresholds.idle_after_ms);
     CHECK(s->in.recv_queue == 0);
@@ -186,15 +213,20 @@ TEST_CASE("active stream: the server sends an event every 200 ms") {
     uint16_t C = local_port(p.client.get());
     request_answered(p);
 
+    // Samples count once the request is past idle_after (only the events keep it active) and
+    // when taken while the last event is younger than idle_after (a stall between the send and
+    // the sample would rightly read otherwise).
     int checked = 0;
-    for (int i = 0; i < 12; ++i) {  // 2.4 s of events
+    for (int i = 0; i < 100 && checked < 7; ++i) {  // events 200 ms apart, bounded
         std::this_thread::sleep_for(200ms);
         send_all(p.server.get(), kEvent);
         recv_exact(p.client.get(), kEvent.size());
-        if (i < 5) continue;  // past idle_after since the request: only the events count
         auto s = server_end(*f.b, f.P, C);
+        REQUIRE(s);
+        if (s->in.last_recv_ms < kThresholds.idle_after_ms ||
+            s->in.last_send_ms >= kThresholds.idle_after_ms)
+            continue;
         CHECK_CLASS(s, ZDD_CLASS_ACTIVE, ZDD_REASON_RECENT_DATA);
-        CHECK(s->in.last_recv_ms >= kThresholds.idle_after_ms);
         ++checked;
     }
     CHECK(checked == 7);
@@ -209,17 +241,18 @@ TEST_CASE("quiet stream: an answer, then an event every ~5x push_gap") {
     request_answered(p);
 
     // Before the first event it looks like a keepalive: only the app knows better.
-    std::this_thread::sleep_for(850ms);
-    auto s = server_end(*f.b, f.P, C);
+    auto s = await_class(*f.b, f.P, C, ZDD_CLASS_IDLE, ZDD_REASON_KEEPALIVE, 30s);
     CHECK_CLASS(s, ZDD_CLASS_IDLE, ZDD_REASON_KEEPALIVE);
 
+    // Each event, once older than idle_after, reads as a server push (the client has been
+    // silent push_gap longer than the server), until the next event.
     for (int i = 0; i < 2; ++i) {
-        std::this_thread::sleep_for(150ms);  // events 1 s apart
         send_all(p.server.get(), kEvent);
         recv_exact(p.client.get(), kEvent.size());
-        std::this_thread::sleep_for(850ms);  // past idle_after, before the next event
-        s = server_end(*f.b, f.P, C);
+        s = await_class(*f.b, f.P, C, ZDD_CLASS_ACTIVE, ZDD_REASON_SERVER_PUSH, 30s);
         CHECK_CLASS(s, ZDD_CLASS_ACTIVE, ZDD_REASON_SERVER_PUSH);
+        CHECK(s->in.last_send_ms >= kThresholds.idle_after_ms);
+        CHECK(s->in.last_recv_ms - s->in.last_send_ms >= kThresholds.push_gap_ms);
     }
 }
 
@@ -234,12 +267,12 @@ TEST_CASE("pending request: the client sent, the server is silent") {
 
     SECTION("the app read it and works on it: request_pending") {
         recv_exact(p.server.get(), kRequest.size());
-        auto s = await_class(*f.b, f.P, C, ZDD_CLASS_ACTIVE, ZDD_REASON_REQUEST_PENDING, 3s);
+        auto s = await_class(*f.b, f.P, C, ZDD_CLASS_ACTIVE, ZDD_REASON_REQUEST_PENDING, 30s);
         CHECK_CLASS(s, ZDD_CLASS_ACTIVE, ZDD_REASON_REQUEST_PENDING);
         CHECK(s->in.last_recv_ms >= kThresholds.idle_after_ms);
     }
     SECTION("the app has not read it yet: queued") {
-        auto s = await_class(*f.b, f.P, C, ZDD_CLASS_ACTIVE, ZDD_REASON_QUEUED, 3s);
+        auto s = await_class(*f.b, f.P, C, ZDD_CLASS_ACTIVE, ZDD_REASON_QUEUED, 30s);
         CHECK_CLASS(s, ZDD_CLASS_ACTIVE, ZDD_REASON_QUEUED);
         CHECK(s->in.recv_queue == kRequest.size());
     }
@@ -266,7 +299,7 @@ TEST_CASE("zero window: a client that never reads while the server writes") {
     REQUIRE(sent > 0);
     REQUIRE(sent < 100000u * 1024u);
 
-    auto s = await_class(*f.b, f.P, C, ZDD_CLASS_STUCK, ZDD_REASON_ZERO_WINDOW, 8s);
+    auto s = await_class(*f.b, f.P, C, ZDD_CLASS_STUCK, ZDD_REASON_ZERO_WINDOW, 30s);
     CHECK_CLASS(s, ZDD_CLASS_STUCK, ZDD_REASON_ZERO_WINDOW);
     CHECK(s->in.snd_wnd == 0);
     CHECK(s->in.send_queue > 0);
@@ -282,7 +315,7 @@ TEST_CASE("retransmitting: nft drops the client's packets to the server") {
     {
         NftDrop drop(C, f.P);
         send_all(p.server.get(), kEvent);  // never acked: the ACKs are dropped
-        s = await_class(*f.b, f.P, C, ZDD_CLASS_STUCK, ZDD_REASON_RETRANSMITTING, 8s);
+        s = await_class(*f.b, f.P, C, ZDD_CLASS_STUCK, ZDD_REASON_RETRANSMITTING, 30s);
     }
     CHECK_CLASS(s, ZDD_CLASS_STUCK, ZDD_REASON_RETRANSMITTING);
     CHECK(s->in.unacked_bytes == kEvent.size());
@@ -294,13 +327,31 @@ TEST_CASE("CLOSE_WAIT: the client closes, the server never does") {
     auto kind = GENERATE(BackendKind::Bpf, BackendKind::SockDiag);
     INFO("backend " << kind_name(kind));
     Fixture f(kind);
-    auto p = f.pair();
-    uint16_t C = local_port(p.client.get());
-    p.client.reset();
-    auto s = await_class(*f.b, f.P, C, ZDD_CLASS_ACTIVE, ZDD_REASON_OTHER, 1s);
-    CHECK_CLASS(s, ZDD_CLASS_ACTIVE, ZDD_REASON_OTHER);  // young: not stuck yet
+    // Young (younger than stuck_after): not stuck yet. Each attempt is a fresh connection.
+    std::vector<TcpPair> pairs;
+    uint16_t C = 0;
+    auto s = sample_in_window(
+        [&] {
+            pairs.push_back(f.pair());
+            C = local_port(pairs.back().client.get());
+            pairs.back().client.reset();
+            std::optional<SocketSample> x;
+            zdd_test::wait_until(
+                [&] {
+                    x = server_end(*f.b, f.P, C);
+                    return x && x->in.state == ZDD_TCP_CLOSE_WAIT;
+                },
+                30s, 10ms);
+            return x;
+        },
+        [](const SocketSample& x) {
+            return x.in.state == ZDD_TCP_CLOSE_WAIT &&
+                   x.in.last_ack_ms < kThresholds.stuck_after_ms &&
+                   x.in.last_send_ms < kThresholds.stuck_after_ms;
+        });
+    CHECK_CLASS(s, ZDD_CLASS_ACTIVE, ZDD_REASON_OTHER);
     CHECK(s->in.state == ZDD_TCP_CLOSE_WAIT);
-    s = await_class(*f.b, f.P, C, ZDD_CLASS_STUCK, ZDD_REASON_CLOSE_WAIT, 4s);
+    s = await_class(*f.b, f.P, C, ZDD_CLASS_STUCK, ZDD_REASON_CLOSE_WAIT, 30s);
     CHECK_CLASS(s, ZDD_CLASS_STUCK, ZDD_REASON_CLOSE_WAIT);
     CHECK(s->in.state == ZDD_TCP_CLOSE_WAIT);
 }

@@ -94,23 +94,22 @@ TEST_CASE("e2e precedence: DRAIN_TIMEOUT=0 in the env beats drain-timeout=2 in t
 }
 
 TEST_CASE("e2e --help lists every exit code; the seed's alias answers", "[e2e]") {
+    zdd_test::TempDir tmp("zdd-e2e-help");
     zdd_test::Subprocess p({zdd_test::build_dir() + "/orchestrator/zdd", "--help"}, {},
-                           "/tmp/zdd-e2e-help.out");
+                           tmp.file("help.out"));
     REQUIRE(p.wait(10s) == 0);
-    std::string help = zdd_e2e::read_file("/tmp/zdd-e2e-help.out");
+    std::string help = zdd_e2e::read_file(tmp / "help.out");
     for (int code = 0; code <= 17; ++code) {
         char line[16];
         std::snprintf(line, sizeof line, "\n%3d  ", code);
         CHECK(help.find(line) != std::string::npos);
     }
     zdd_test::Subprocess a({zdd_test::build_dir() + "/orchestrator/vibe-zero-downtime", "--help"},
-                           {}, "/tmp/zdd-e2e-help-alias.out");
+                           {}, tmp.file("help-alias.out"));
     REQUIRE(a.wait(10s) == 0);
-    help = zdd_e2e::read_file("/tmp/zdd-e2e-help-alias.out");
+    help = zdd_e2e::read_file(tmp / "help-alias.out");
     CHECK(help.find("vibe-zero-downtime") != std::string::npos);
     CHECK(help.find("deploy") != std::string::npos);
     CHECK(help.find("rollback") != std::string::npos);
     CHECK(help.find("doctor") == std::string::npos);
-    std::remove("/tmp/zdd-e2e-help.out");
-    std::remove("/tmp/zdd-e2e-help-alias.out");
 }

@@ -30,15 +30,14 @@ bool process_alive(int pid) {
 E2eHost::E2eHost() {
     zdd_test::require_root();
     ::chmod(tmp_.path().c_str(), 0755);
+    // free_port() never hands out a port twice in a process: all four differ.
     blue_ = zdd_test::free_port();
-    do green_ = zdd_test::free_port();
-    while (green_ == blue_);
+    green_ = zdd_test::free_port();
     nginx_ = std::make_unique<zdd_test::NginxFixture>(
         "vibe_backend",
         "upstream vibe_backend {\n    server 127.0.0.1:" + std::to_string(blue_) + ";\n}\n");
     // A server set up as DESIGN.md's deploys need: HTTP/1.1 to the upstream, no buffering.
-    do sse_port_ = zdd_test::free_port();
-    while (sse_port_ == blue_ || sse_port_ == green_ || sse_port_ == nginx_->listen_port());
+    sse_port_ = zdd_test::free_port();
     zdd_test::write_text(nginx_->extra_file(),
                          "server {\n    listen 127.0.0.1:" + std::to_string(sse_port_) +
                              ";\n    location / {\n        proxy_pass http://vibe_backend;\n"

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
+#include <sstream>
 #include <thread>
 
 #include "demo_app_process.hpp"
@@ -107,16 +108,27 @@ TEST_CASE("fault: zdd SIGKILLed while shifting and while removing the old color"
         REQUIRE(h.zdd("deploy", {h.demo_app_binary()}, {{"APP_VERSION", "v1"}}).status == 0);
         const int blue_pid = h.pid_of("blue");
         const auto marker = h.dir() / "slow-nginx-t";
-        const std::string wrapper = zdd_fault::script(
-            h, "nginx-wrapper.sh",
-            "for a in \"$@\"; do\n  if [ \"$a\" = -t ] && [ -e " + marker.string() +
-                " ]; then sleep 2; fi\ndone\nexec nginx \"$@\"\n");
+        // Each slowed `nginx -t` leaves its pid (the same after exec) in slow_pids.
+        const auto slow_pids = h.dir() / "slow-nginx-t.pids";
+        const std::string wrapper =
+            zdd_fault::script(h, "nginx-wrapper.sh",
+                              "for a in \"$@\"; do\n  if [ \"$a\" = -t ] && [ -e " +
+                                  marker.string() + " ]; then echo $$ >> " + slow_pids.string() +
+                                  "; sleep 2; fi\ndone\n" + "exec nginx \"$@\"\n");
         zdd_test::write_text(marker, "");
 
         auto traffic = zdd_fault::start_traffic(h);
         kill_in_phase(h, phase, {"--nginx-bin", wrapper, h.demo_app_binary()}, "v2");
         std::filesystem::remove(marker);
-        std::this_thread::sleep_for(2500ms);  // the orphaned `nginx -t` finishes
+        // The orphaned `nginx -t` finishes before the state is read.
+        REQUIRE(zdd_test::wait_until(
+            [&] {
+                std::istringstream pids(zdd_e2e::read_file(slow_pids));
+                for (int pid; pids >> pid;)
+                    if (zdd_e2e::process_alive(pid)) return false;
+                return true;
+            },
+            30s));
         auto j = check_status_explains(h, phase);
         if (phase == "shifting") {
             // Nothing moved: blue still active and serving.

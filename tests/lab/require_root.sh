@@ -1,13 +1,8 @@
 #!/usr/bin/env bash
-# Runs COMMAND... when root; otherwise skips (exit 77) outside CI and fails under CI=true, as
+# Runs COMMAND... when root; otherwise skips (exit 77) outside CI and fails in CI, as
 # every root-only test does (tests/support/test_support.hpp).
 set -euo pipefail
-if [[ $(id -u) -ne 0 ]]; then
-    if [[ ${CI:-} == true ]]; then
-        echo "FAIL (CI): needs root" >&2
-        exit 1
-    fi
-    echo "SKIP: needs root" >&2
-    exit 77
-fi
+# shellcheck source=tests/support/skip.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../support/skip.sh"
+[[ $(id -u) -eq 0 ]] || skip_or_fail "needs root"
 exec "$@"

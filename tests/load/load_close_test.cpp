@@ -2,7 +2,6 @@
 // Zero socket errors, zero non-2xx; each deploy changes the served version and the old
 // instance exits while wrk still runs.
 #include <catch2/catch.hpp>
-#include <thread>
 #include <iostream>
 
 #include "e2e_host.hpp"
@@ -20,7 +19,10 @@ TEST_CASE("load: 10 deploys under wrk with Connection: close lose no request", "
 
     zdd_load::WrkLoad wrk("http://127.0.0.1:" + std::to_string(h.nginx_port()) + "/health", 1, 8,
                           240s, {"Connection: close"}, (h.dir() / "wrk.txt").string());
-    std::this_thread::sleep_for(500ms);  // wrk is connected and busy before the first deploy
+    // wrk is busy before the first deploy: nginx closed some of its connections already
+    // (`Connection: close` leaves nginx's side in TIME_WAIT).
+    REQUIRE(zdd_test::wait_until(
+        [&] { return zdd_test::ss_count("time-wait", h.nginx_port()) >= 8; }, 30s));
     const char* colors[] = {"blue", "green"};
     for (int i = 1; i <= 10; ++i) {
         const std::string version = "v" + std::to_string(i);

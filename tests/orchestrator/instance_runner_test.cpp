@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 #include <cstdlib>
+#include <map>
 
 #include "runner/instance_runner.hpp"
 #include "runner/proc.hpp"
@@ -201,9 +202,9 @@ TEST_CASE("an instance never holds zdd's deploy lock") {
 }
 
 TEST_CASE("systemd runner: the systemctl command lines (fake systemctl)") {
-    zdd_test::TempDir d;
-    // This machine has no systemd as PID 1: a FAKE systemctl records its argv, answers
-    // `show` with a MainPID the test chooses and `is-active` from a file.
+    zdd_test::TempDir d, state, runtime;
+    // The unit tests run without systemd as PID 1: a FAKE systemctl records its argv, answers
+    // `show` from files the test writes. tests/lab/container_systemd.sh meets the real one.
     auto fake = d / "fake-systemctl";
     auto calls = d / "calls.txt";
     zdd_test::write_text(fake,
@@ -211,45 +212,105 @@ TEST_CASE("systemd runner: the systemctl command lines (fake systemctl)") {
                          "echo \"$*\" >> '" +
                              calls.string() +
                              "'\n"
-                             "case \"$1\" in\n"
-                             "  show) cat '" +
+                             "case \"$2\" in\n"
+                             "  --property=MainPID) cat '" +
                              (d / "mainpid").string() +
                              "';;\n"
-                             "  is-active) exit $(cat '" +
-                             (d / "active").string() +
-                             "');;\n"
+                             "  --property=ActiveState,SubState) cat '" +
+                             (d / "state").string() +
+                             "';;\n"
+                             "  --property=User) cat '" +
+                             (d / "user").string() +
+                             "';;\n"
                              "esac\nexit 0\n",
                          0755);
     zdd_test::write_text(d / "mainpid", std::to_string(::getpid()) + "\n");
-    zdd_test::write_text(d / "active", "0");
+    zdd_test::write_text(d / "state", "ActiveState=active\nSubState=running\n");
+    zdd_test::write_text(d / "user", "\n");
 
-    SystemdRunner sr(fake.string(), "vibe-manager");
+    SystemdRunner sr(fake.string(), "vibe-manager", state.path(), runtime.path());
     LaunchSpec s;
     s.color = Color::green;
+    s.port = 8081;
     s.token = Secret("never-in-argv");
     ProcessRef p = sr.start(s);
     CHECK(p.pid == ::getpid());
     CHECK(p.start_time == read_proc_stat(::getpid())->start_time);
     CHECK(sr.alive(Color::green, p));
+    // A stop job still waiting for streams is alive; a unit waiting to restart is not.
+    zdd_test::write_text(d / "state", "ActiveState=deactivating\nSubState=stop-sigterm\n");
+    CHECK(sr.alive(Color::green, p));
+    zdd_test::write_text(d / "state", "ActiveState=activating\nSubState=auto-restart\n");
+    CHECK_FALSE(sr.alive(Color::green, p));
+    CHECK(sr.signal(Color::blue, p, SIGTERM));
     CHECK(sr.signal(Color::blue, p, SIGINT));
-    zdd_test::write_text(d / "active", "3");
+    zdd_test::write_text(d / "state", "ActiveState=failed\nSubState=failed\n");
     CHECK_FALSE(sr.alive(Color::green, p));
     CHECK(sr.wait_exit(Color::green, p, 1s));
-    sr.stop(Color::blue);
+    CHECK(sr.root_warning(s));  // no User= in the unit
+    zdd_test::write_text(d / "user", "vibe\n");
+    CHECK_FALSE(sr.root_warning(s));
 
     const std::string log = zdd_test::read_text(calls);
     CHECK(log ==
           "start vibe-manager-green.service\n"
           "show --property=MainPID --value vibe-manager-green.service\n"
-          "is-active --quiet vibe-manager-green.service\n"
+          "show --property=ActiveState,SubState vibe-manager-green.service\n"
+          "show --property=ActiveState,SubState vibe-manager-green.service\n"
+          "show --property=ActiveState,SubState vibe-manager-green.service\n"
+          // SIGTERM is a stop job; a cut is the stop job plus the signal to the main process.
+          "stop --no-block vibe-manager-blue.service\n"
+          "stop --no-block vibe-manager-blue.service\n"
           "kill --kill-who=main --signal=SIGINT vibe-manager-blue.service\n"
-          "is-active --quiet vibe-manager-green.service\n"
-          "is-active --quiet vibe-manager-green.service\n"
-          "stop vibe-manager-blue.service\n");
+          "show --property=ActiveState,SubState vibe-manager-green.service\n"
+          "show --property=ActiveState,SubState vibe-manager-green.service\n"
+          "show --property=User --value vibe-manager-green.service\n"
+          "show --property=User --value vibe-manager-green.service\n");
     CHECK(log.find("never-in-argv") == std::string::npos);
+    // The token reaches the unit through the state dir's env file (0600), not argv or the unit.
+    const fs::path env = unit_env_file(state.path(), Color::green);
+    struct stat st {};
+    REQUIRE(::stat(env.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+    const std::string env_text = zdd_test::read_text(env);
+    CHECK_THAT(env_text, Catch::Contains("VIBE_DEPLOYMENT_TOKEN=\"never-in-argv\"\n"));
+    CHECK_THAT(env_text, Catch::Contains("PORT=\"8081\"\n"));
+    CHECK_THAT(env_text, Catch::Contains("DEPLOYMENT_COLOR=\"green\"\n"));
+    // No args: no drop-in, no daemon-reload.
+    CHECK_FALSE(fs::exists(runtime / "vibe-manager-green.service.d" / "zdd-args.conf"));
 
     zdd_test::write_text(fake, "#!/bin/sh\necho 'Unit x not found.' >&2\nexit 5\n", 0755);
     CHECK_THROWS_WITH(sr.start(s), Catch::Contains("Unit x not found."));
+}
+
+TEST_CASE("systemd runner: the deploy's args reach the unit through a runtime drop-in") {
+    zdd_test::TempDir d, state, runtime;
+    auto fake = d / "fake-systemctl";
+    auto calls = d / "calls.txt";
+    zdd_test::write_text(
+        fake,
+        "#!/bin/sh\n# FAKE systemctl for tests\necho \"$*\" >> '" + calls.string() + "'\nexit 0\n",
+        0755);
+    SystemdRunner sr(fake.string(), "svc", state.path(), runtime.path());
+    LaunchSpec s;
+    s.color = Color::blue;
+    s.port = 8080;
+    s.args = {"--version-string", "v1 %n $HOME"};
+    sr.start(s);
+    const fs::path dropin = runtime / "svc-blue.service.d" / "zdd-args.conf";
+    CHECK(zdd_test::read_text(dropin) ==
+          "# Written by zdd: the arguments of the last deploy of this color.\n[Service]\n"
+          "ExecStart=\nExecStart=\"" +
+              (state / "blue").string() + "\" \"--version-string\" \"v1 %%n $$HOME\"\n");
+    sr.start(s);  // same args: no second daemon-reload
+    s.args.clear();
+    sr.start(s);  // no args: the drop-in goes, systemd reloads
+    CHECK_FALSE(fs::exists(dropin));
+    const std::string log = zdd_test::read_text(calls);
+    size_t reloads = 0;
+    for (size_t pos = 0; (pos = log.find("daemon-reload", pos)) != std::string::npos; ++pos)
+        ++reloads;
+    CHECK(reloads == 2);
 }
 
 TEST_CASE("systemd units exec the release the color link points at") {
@@ -257,7 +318,7 @@ TEST_CASE("systemd units exec the release the color link points at") {
     UnitSpec u;
     u.service = "vibe-manager";
     u.state_dir = "/var/lib/zdd/vibe-manager";
-    u.token_file = "/opt/vibe-manager/config/deployment.env";
+    u.env_file = "/etc/vibe/app.env";
     u.run_as = "vibe";
     u.nofile = 65536;
     u.args = {"--mode", "a b"};
@@ -271,10 +332,122 @@ TEST_CASE("systemd units exec the release the color link points at") {
         blue, Catch::Contains("ExecStart=\"/var/lib/zdd/vibe-manager/blue\" \"--mode\" \"a b\"\n"));
     CHECK_THAT(blue, Catch::Contains("Environment=PORT=8080\n"));
     CHECK_THAT(blue, Catch::Contains("Environment=DEPLOYMENT_COLOR=blue\n"));
-    CHECK_THAT(blue, Catch::Contains("EnvironmentFile=-/opt/vibe-manager/config/deployment.env\n"));
+    // The operator's env file, then zdd's (token included), which wins.
+    CHECK_THAT(blue, Catch::Contains("EnvironmentFile=/etc/vibe/app.env\n"
+                                     "EnvironmentFile=-/var/lib/zdd/vibe-manager/blue.env\n"));
     CHECK_THAT(blue, Catch::Contains("User=vibe\n"));
     CHECK_THAT(blue, Catch::Contains("LimitNOFILE=65536\n"));
     CHECK_THAT(blue, Catch::Contains("KillSignal=SIGTERM\n"));
     CHECK_THAT(green, Catch::Contains("ExecStart=\"/var/lib/zdd/vibe-manager/green\""));
+    CHECK_THAT(green, Catch::Contains("EnvironmentFile=-/var/lib/zdd/vibe-manager/green.env\n"));
     CHECK_THAT(green, Catch::Contains("Environment=PORT=8081\n"));
+}
+
+TEST_CASE("unit files: values are escaped per systemd.syntax, injections refused") {
+    UnitSpec u;
+    u.service = "svc";
+    u.state_dir = "/srv/100%/state";
+    u.workdir = "/srv/a%b c";
+    u.args = {"--x=$HOME", "say \"hi\"\\", "50%", "two\nlines"};
+    const std::string blue = render_unit(u, Color::blue);
+    CHECK_THAT(blue, Catch::Contains("ExecStart=\"/srv/100%%/state/blue\" \"--x=$$HOME\" "
+                                     "\"say \\\"hi\\\"\\\\\" \"50%%\" \"two\\x0alines\"\n"));
+    CHECK_THAT(blue, Catch::Contains("WorkingDirectory=/srv/a%%b c\n"));
+    CHECK_THAT(blue, Catch::Contains("EnvironmentFile=-/srv/100%%/state/blue.env\n"));
+    // Every line is one of ours: nothing an argument held started a line of its own.
+    for (size_t pos = 0, nl; (nl = blue.find('\n', pos)) != std::string::npos; pos = nl + 1) {
+        const bool ours = blue.substr(pos, nl - pos).find("lines") == std::string::npos ||
+                          blue.substr(pos, 10) == "ExecStart=";
+        CHECK(ours);
+    }
+
+    UnitSpec bad = u;
+    bad.run_as = "vibe\nExecStartPre=/bin/sh -c id";
+    CHECK_THROWS_AS(render_unit(bad, Color::blue), RunnerError);
+    bad = u;
+    bad.workdir = "/srv\nExecStartPre=/tmp/x";
+    CHECK_THROWS_WITH(render_unit(bad, Color::blue), Catch::Contains("control character"));
+    bad = u;
+    bad.env_file = "/etc/app.env\\";
+    CHECK_THROWS_WITH(render_unit(bad, Color::blue), Catch::Contains("backslash"));
+}
+
+TEST_CASE("--run-as, --workdir and --host are validated") {
+    CHECK_FALSE(launch_options_error("", "", "127.0.0.1"));
+    CHECK_FALSE(launch_options_error("vibe-app", "/srv/app", "::1"));
+    CHECK_FALSE(launch_options_error("_svc.1", "/srv/my app", "app-1.internal.example"));
+    CHECK(launch_options_error("vibe\nExecStartPre=/bin/id", "", "127.0.0.1"));
+    CHECK(launch_options_error("-rf", "", "127.0.0.1"));
+    CHECK(launch_options_error("root;id", "", "127.0.0.1"));
+    CHECK(launch_options_error(std::string(33, 'a'), "", "127.0.0.1"));
+    CHECK(launch_options_error("", "relative/dir", "127.0.0.1"));
+    CHECK(launch_options_error("", "/srv\n[Service]", "127.0.0.1"));
+    CHECK(launch_options_error("", "", ""));
+    CHECK(launch_options_error("", "", "127.0.0.1;\n    server evil:80"));
+    CHECK(launch_options_error("", "", "-bad.example"));
+    CHECK(launch_options_error("", "", "a..b"));
+    // The message names the flag, never echoes the value.
+    auto e = launch_options_error("x\ny", "", "127.0.0.1");
+    REQUIRE(e);
+    CHECK_THAT(*e, Catch::StartsWith("--run-as"));
+    CHECK(e->find('\n') == std::string::npos);
+}
+
+TEST_CASE("the instance gets a clean environment, not zdd's") {
+    zdd_test::TempDir d;
+    std::map<std::string, std::string> zdd_side{{"LANG", "de_DE.UTF-8"},
+                                                {"APP_VERSION", "1.2"},
+                                                {"http_proxy", "http://127.0.0.1:3128"},
+                                                {"AWS_SECRET_ACCESS_KEY", "s3cret"},
+                                                {"PATH", "/home/op/bin:/usr/bin"},
+                                                {"VIBE_DEPLOYMENT_TOKEN", "from-zdd-env"}};
+    auto lookup = [&](const std::string& k) -> std::optional<std::string> {
+        auto it = zdd_side.find(k);
+        if (it == zdd_side.end()) return std::nullopt;
+        return it->second;
+    };
+    LaunchSpec s = spec_for(d);
+    s.extra_env = {{"FROM_ENV_FILE", "1"}, {"DEPLOYMENT_COLOR", "red"}};
+    auto env = instance_environment(s, lookup);
+    std::map<std::string, std::string> m(env.begin(), env.end());
+    CHECK(m == std::map<std::string, std::string>{
+                   {"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+                   {"LANG", "de_DE.UTF-8"},
+                   {"APP_VERSION", "1.2"},
+                   {"FROM_ENV_FILE", "1"},
+                   {"PORT", "8081"},
+                   {"DEPLOYMENT_COLOR", "green"},
+                   {"VIBE_DEPLOYMENT_TOKEN", "tok-123"}});
+    zdd_side.erase("LANG");
+    auto env2 = instance_environment(s, lookup);
+    CHECK(std::map<std::string, std::string>(env2.begin(), env2.end())["LANG"] == "C.UTF-8");
+    // The env-file syntax systemd reads back verbatim.
+    CHECK(render_env_file({{"A", "x\"y\\z$HOME`id`"}}) ==
+          "# Written by zdd at each start of this color; the unit reads it.\n"
+          "A=\"x\\\"y\\\\z\\$HOME\\`id\\`\"\n");
+    CHECK_THROWS_AS(render_env_file({{"A", "two\nlines"}}), RunnerError);
+    CHECK_THROWS_AS(render_env_file({{"A=B", "x"}}), RunnerError);
+
+    // The exec runner: a variable only in zdd's environment never reaches the instance.
+    ::setenv("ZDD_TEST_ONLY_IN_ZDD", "leak", 1);
+    zdd_test::write_text(d / "env.sh", "#!/bin/sh\nenv\necho READY\nexec sleep 30\n", 0755);
+    s.binary = d / "env.sh";
+    ProcessRef p = start_detached(s);
+    Reaper r{p};
+    ::unsetenv("ZDD_TEST_ONLY_IN_ZDD");
+    REQUIRE(log_has(s.log_file, "READY"));
+    const std::string log = zdd_test::read_text(s.log_file);
+    CHECK(log.find("ZDD_TEST_ONLY_IN_ZDD") == std::string::npos);
+    CHECK_THAT(log, Catch::Contains(
+                        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"));
+    CHECK_THAT(log, Catch::Contains("FROM_ENV_FILE=1\n"));
+}
+
+TEST_CASE("zdd warns before running the instance as root") {
+    LaunchSpec s;
+    CHECK(exec_root_warning(s).has_value() == (::geteuid() == 0));
+    s.run_as = "root";
+    CHECK(exec_root_warning(s));
+    s.run_as = "zdd-no-such-user";
+    CHECK_FALSE(exec_root_warning(s));  // start fails later with its own error
 }

@@ -14,14 +14,8 @@ PKG=zdd
 # timeout leaves it behind, and the next run may then remove it; any other zdd is not touched.
 MARKER=/var/lib/zdd-package-test.installed
 
-skip_or_fail() {
-    if [[ ${CI:-} == true ]]; then
-        echo "FAIL (CI): $*" >&2
-        exit 1
-    fi
-    echo "SKIP: $*" >&2
-    exit 77
-}
+# shellcheck source=tests/support/skip.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../support/skip.sh"
 [[ $(id -u) -eq 0 ]] || skip_or_fail "needs root (dpkg -i into the system)"
 for c in cpack dpkg dpkg-deb systemd-analyze; do
     command -v "$c" >/dev/null || skip_or_fail "$c not found (scripts/install-deps.sh)"

@@ -12,6 +12,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <random>
+#include <set>
 #include <stdexcept>
 #include <thread>
 
@@ -106,9 +109,70 @@ uint16_t local_port(int fd) {
     return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
 }
 
+namespace {
+
+// Test ports come from below the kernel's ephemeral range (ip_local_port_range), as
+// scripts/demo.sh picks its own: ports handed out there are never taken by a connect() of this
+// or another test between free_port() and the bind that uses them.
+std::pair<uint16_t, uint16_t> test_port_range() {
+    unsigned lo = 32768, hi = 60999;
+    if (std::FILE* f = std::fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) {
+        if (std::fscanf(f, "%u %u", &lo, &hi) != 2) lo = 32768, hi = 60999;
+        std::fclose(f);
+    }
+    if (lo >= 5024) return {static_cast<uint16_t>(lo - 4000), static_cast<uint16_t>(lo - 1)};
+    if (hi <= 61535) return {static_cast<uint16_t>(hi + 1), static_cast<uint16_t>(hi + 4000)};
+    return {10000, 13999};  // the ephemeral range is everything: any block is as good
+}
+
+// Nothing uses the port on IPv4 or IPv6 (listening, connected or in TIME_WAIT): a bind without
+// SO_REUSEADDR to the wildcard address fails on any of those.
+bool port_unused(uint16_t port) {
+    for (int family : {AF_INET, AF_INET6}) {
+        UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        if (!fd && family == AF_INET6 && errno == EAFNOSUPPORT) continue;  // no IPv6 here
+        if (!fd) return false;
+        sockaddr_storage ss{};
+        socklen_t len;
+        if (family == AF_INET) {
+            auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+            a->sin_family = AF_INET;
+            a->sin_port = htons(port);
+            len = sizeof *a;
+        } else {
+            int one = 1;
+            ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+            auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+            a->sin6_family = AF_INET6;
+            a->sin6_port = htons(port);
+            len = sizeof *a;
+        }
+        if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) return false;
+    }
+    return true;
+}
+
+}  // namespace
+
 uint16_t free_port() {
-    UniqueFd fd = tcp_listen("127.0.0.1", 0);
-    return local_port(fd.get());
+    // Per process: a port is handed out once per run. Between processes (ctest -j) a random
+    // start makes a clash unlikely, and port_unused() skips any port already taken.
+    static std::mutex mu;
+    static std::set<uint16_t> handed;
+    static std::mt19937 rng(static_cast<unsigned>(::getpid()) ^
+                            static_cast<unsigned>(std::random_device{}()));
+    std::lock_guard<std::mutex> lock(mu);
+    const auto [lo, hi] = test_port_range();
+    const unsigned span = hi - lo + 1u;
+    unsigned i = std::uniform_int_distribution<unsigned>(0, span - 1)(rng);
+    for (unsigned tried = 0; tried < span; ++tried, i = (i + 1) % span) {
+        const auto p = static_cast<uint16_t>(lo + i);
+        if (handed.count(p) || !port_unused(p)) continue;
+        handed.insert(p);
+        return p;
+    }
+    throw std::runtime_error("free_port: no free port left in " + std::to_string(lo) + "-" +
+                             std::to_string(hi));
 }
 
 std::string run_capture(const std::string& cmd, int* status) {
@@ -126,10 +190,14 @@ std::string run_capture(const std::string& cmd, int* status) {
     return out;
 }
 
-int ss_established(uint16_t port) {
-    std::string out = run_capture("ss -Htn state established '( sport = :" + std::to_string(port) +
-                                  " )' | wc -l");
+int ss_count(const std::string& state, uint16_t port) {
+    std::string out = run_capture("ss -Htn state " + state +
+                                  " '( sport = :" + std::to_string(port) + " )' | wc -l");
     return std::atoi(out.c_str());
+}
+
+int ss_established(uint16_t port) {
+    return ss_count("established", port);
 }
 
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
@@ -151,16 +219,21 @@ Subprocess::Subprocess(const std::vector<std::string>& argv,
     if (pid_ == 0) {
         ::setpgid(0, 0);
         for (auto& [k, v] : extra_env) ::setenv(k.c_str(), v.c_str(), 1);
+        // Truncated: output is this child's alone (a path shared by both streams is opened
+        // once, so neither overwrites the other).
         auto redirect = [](const std::string& path, int target) {
             if (path.empty()) return;
-            int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+            int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
             if (fd >= 0) {
                 ::dup2(fd, target);
                 ::close(fd);
             }
         };
         redirect(stdout_path, 1);
-        redirect(stderr_path, 2);
+        if (!stderr_path.empty() && stderr_path == stdout_path)
+            ::dup2(1, 2);
+        else
+            redirect(stderr_path, 2);
         std::vector<char*> args;
         for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
         args.push_back(nullptr);

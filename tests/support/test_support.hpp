@@ -31,12 +31,16 @@ UniqueFd tcp_listen(const std::string& ip, uint16_t port, int backlog = 4096,
 UniqueFd tcp_connect(const std::string& ip, uint16_t port);
 UniqueFd tcp_accept(int listen_fd);  // blocks
 uint16_t local_port(int fd);
-uint16_t free_port();  // a currently free loopback port (bind to 0, read, close)
+// A port no socket uses now, from a block below the ephemeral range, never the same twice in
+// one test process (the caller binds it soon: nothing else in the suite picks from that block).
+uint16_t free_port();
 
 // Run a shell command; returns its stdout, sets *status to the exit status (or -1).
 std::string run_capture(const std::string& cmd, int* status = nullptr);
 // `ss -Htn state established '( sport = :P )'` line count: the kernel's own answer.
 int ss_established(uint16_t port);
+// The same for any ss state filter ("time-wait", "connected", ...).
+int ss_count(const std::string& state, uint16_t port);
 
 // Poll pred every `step` until it holds or `timeout` passes; returns the last result.
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
