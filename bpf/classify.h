@@ -1,6 +1,6 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * The one classifier of a TCP socket on a watched port (DESIGN.md, "Classes of a socket").
+ * The one classifier of a TCP socket on a watched port (docs/design.md, "Classes of a socket").
  * Plain C with no includes of its own: it is compiled into the BPF iterator (after vmlinux.h)
  * and into userspace (after <linux/types.h>), and one table of inputs must give identical
  * results in both. Keep it branchy and loop-free so the verifier accepts it as is.
@@ -81,7 +81,7 @@ static inline __attribute__((always_inline)) struct zdd_verdict zdd_make_verdict
     return v;
 }
 
-/* First matching row of DESIGN.md's table wins. */
+/* First matching row of docs/design.md's table wins. */
 static inline __attribute__((always_inline)) struct zdd_verdict zdd_classify(
     const struct zdd_classify_input* in, const struct zdd_thresholds* t) {
     __u32 st = in->state;

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * The kernel copy of zdd_classify(), runnable on demand: tests/drainmon/classify_test.cpp runs
  * one table of inputs through it (bpf_prog_test_run_opts with ctx_in/ctx_out) and through the

@@ -1,7 +1,7 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * drainmon: per-(netns, local port) TCP connection and listener counts, close events and
- * per-socket samples (DESIGN.md, "Kernel side").
+ * per-socket samples (docs/design.md, "Kernel facts").
  *
  * - zdd_set_state (tp_btf/inet_sock_set_state) moves sockets of watched ports between the
  *   established / close_wait / closing / listeners buckets and emits a ring buffer event when

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Structs shared by the drainmon BPF programs and libdrainmon (bpf_backend.cpp). Plain C over
  * __u8..__u64: included after vmlinux.h in BPF and after <linux/types.h> in userspace.

@@ -39,10 +39,14 @@ function(bpf_object name src)
   set(obj "${ZDD_BPF_GEN_DIR}/${name}.bpf.o")
   set(skel "${ZDD_BPF_GEN_DIR}/${name}.skel.h")
   get_filename_component(src_abs "${src}" ABSOLUTE)
+  set(werror "")
+  if(CMAKE_COMPILE_WARNING_AS_ERROR)
+    set(werror -Werror)
+  endif()
   add_custom_command(
     OUTPUT "${obj}"
     COMMAND "${BPF_CLANG}" -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_${ZDD_BPF_ARCH}
-            -Wall -Werror -Wno-unused-function
+            -Wall ${werror} -Wno-unused-function
             -I "${ZDD_BPF_GEN_DIR}" -I "${PROJECT_SOURCE_DIR}/bpf"
             -c "${src_abs}" -o "${obj}"
     DEPENDS "${src_abs}" ${ARG_HEADERS} "${ZDD_BPF_GEN_DIR}/vmlinux.h"

@@ -59,12 +59,14 @@ done
 
 command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ not found (scripts/install-deps.sh)" >&2; exit 2; }
 
-# Its own build dir and compiler: the main build is never reconfigured.
+# Its own build dir and compiler: the main build is never reconfigured. Warnings are errors
+# here as in the ci preset: this build is a developer's, never a packager's.
 gen=()
 command -v ninja >/dev/null && gen=(-G Ninja)
 [[ -f "$build/CMakeCache.txt" ]] && gen=()  # the generator is fixed at the first configure
 mkdir -p "$build"
 CC=clang CXX=clang++ cmake -S "$root/fuzz" -B "$build" "${gen[@]}" -DZDD_FUZZ_OPT="$opt" \
+  -DCMAKE_COMPILE_WARNING_AS_ERROR=ON \
   >"$build/configure.log" 2>&1 ||
   { cat "$build/configure.log" >&2; echo "fuzz.sh: configure failed" >&2; exit 2; }
 build_targets=()

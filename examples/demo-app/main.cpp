@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app_state.hpp"
+#include "common/version.hpp"
 #include "demo_server.hpp"
 #include "shutdown_signals.hpp"
 
@@ -79,6 +80,8 @@ int run(int argc, char** argv) {
                    "seconds an idle keep-alive connection is kept open")
         ->check(CLI::Range(0.1, 86400.0))
         ->capture_default_str();
+    // The build's version; --version-string is what the app reports on /health.
+    cli.set_version_flag("--version", zdd_build::version_line("zdd-demo-app"));
     try {
         cli.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/version.hpp"
 #include "core/config.hpp"
 #include "flow/deploy.hpp"
 #include "flow/doctor.hpp"
@@ -41,6 +42,8 @@ int run(int argc, char** argv) {
                "Precedence: flag > environment (DRAIN_TIMEOUT, VIBE_DEPLOYMENT_TOKEN, ZDD_<OPTION>)"
                " > config file (--config) > default.");
     app.require_subcommand(1);
+    // Answered before the subcommand check: `zdd --version` needs none.
+    app.set_version_flag("--version", zdd_build::version_line(prog));
 
     Config deploy_cfg, status_cfg, rollback_cfg, drain_cfg, doctor_cfg, units_cfg;
     std::string units_dir = "/etc/systemd/system";

@@ -1,4 +1,4 @@
-// `zdd deploy BINARY [-- ARGS...]`: the six steps of DESIGN.md "Deploy flow". One progress
+// `zdd deploy BINARY [-- ARGS...]`: the six steps of docs/design.md "Deploy flow". One progress
 // line per step on stderr; every step recorded in state.json with its time.
 #pragma once
 

@@ -288,7 +288,7 @@ lab_nginx() {  # nginx on the lb node with the lab's prefix and config
     lab_on lb "${LAB_NGINX_BIN:-nginx}" "${args[@]}" "$@"
 }
 
-# True while something listens on PORT on the lb node ("gone" in DESIGN.md's sense).
+# True while something listens on PORT on the lb node ("gone" in docs/design.md's sense).
 lab_listening() {
     local out
     out=$(lab_on lb ss -Htln "( sport = :$1 )") || return 1

@@ -1,6 +1,6 @@
 // One table of classifier inputs through the kernel copy of zdd_classify() (a SEC("syscall")
 // program run with bpf_prog_test_run_opts) and the userspace copy (drainmon::classify): both
-// must give the expected class and reason for every row of DESIGN.md's table and at each
+// must give the expected class and reason for every row of docs/design.md's table and at each
 // threshold's boundary.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>

@@ -1,4 +1,4 @@
-// Each row of DESIGN.md's class table made for real on loopback, and classified the same way
+// Each row of docs/design.md's class table made for real on loopback, and classified the same way
 // by both backends: the server end of each connection is checked, with short thresholds.
 #include <fcntl.h>
 #include <netinet/in.h>

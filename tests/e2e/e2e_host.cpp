@@ -36,7 +36,7 @@ E2eHost::E2eHost() {
     nginx_ = std::make_unique<zdd_test::NginxFixture>(
         "vibe_backend",
         "upstream vibe_backend {\n    server 127.0.0.1:" + std::to_string(blue_) + ";\n}\n");
-    // A server set up as DESIGN.md's deploys need: HTTP/1.1 to the upstream, no buffering.
+    // A server set up as docs/design.md's deploys need: HTTP/1.1 to the upstream, no buffering.
     sse_port_ = zdd_test::free_port();
     zdd_test::write_text(nginx_->extra_file(),
                          "server {\n    listen 127.0.0.1:" + std::to_string(sse_port_) +

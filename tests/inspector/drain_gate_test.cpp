@@ -1,4 +1,4 @@
-// The drain gate's rules (DESIGN.md "The drain gate"), one table row per rule and edge.
+// The drain gate's rules (docs/design.md "The drain gate"), one table row per rule and edge.
 #include <sys/socket.h>
 
 #include <catch2/catch.hpp>

@@ -1,5 +1,5 @@
 // The app's own account of its work: GET /health/deployment with the deployment token
-// (DESIGN.md "Health contract"), over a fresh connection that is closed after each poll so the
+// (docs/health-contract.md), over a fresh connection that is closed after each poll so the
 // gate can leave it out of the kernel's count by its 4-tuple.
 #pragma once
 

@@ -1,4 +1,4 @@
-// The drain gate (DESIGN.md "The drain gate"): a pure function of (app report, kernel report,
+// The drain gate (docs/design.md "The drain gate"): a pure function of (app report, kernel report,
 // policy) -> verdict. drain-inspector wait and libzdd's deploy both decide with it.
 #pragma once
 

@@ -1,4 +1,4 @@
-// The drain wait (DESIGN.md "The drain gate"): the kernel monitor and the app's own report,
+// The drain wait (docs/design.md "The drain gate"): the kernel monitor and the app's own report,
 // decided by the gate, with the seed's progress line. zdd's deploy step 5 and
 // `drain-inspector wait` both run this one loop.
 //

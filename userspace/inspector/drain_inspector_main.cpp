@@ -5,6 +5,7 @@
 #include <iostream>
 #include <string>
 
+#include "common/version.hpp"
 #include "gate/app_report.hpp"
 #include "inspector/inspector_commands.hpp"
 
@@ -65,6 +66,7 @@ int main(int argc, char** argv) {
         "Exit codes: 0 ok (drained), 1 wait timed out, 2 usage, setup or configuration error.\n"
         "Run 'drain-inspector SUBCOMMAND --help' for a subcommand's options.");
     app.require_subcommand(1);
+    app.set_version_flag("--version", zdd_build::version_line(kProgram));
 
     std::vector<int> snap_ports, wait_ports, watch_ports, metrics_ports, serve_ports;
 
@@ -152,6 +154,8 @@ int main(int argc, char** argv) {
     } catch (const CLI::CallForHelp& e) {
         return app.exit(e);
     } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
         std::string sub;

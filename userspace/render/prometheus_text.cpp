@@ -16,7 +16,7 @@ namespace drainmon {
 
 namespace {
 
-// The class/reason pairs the classifier can give (DESIGN.md's table).
+// The class/reason pairs the classifier can give (docs/design.md's table).
 constexpr std::pair<zdd_class, zdd_reason> kClassReasons[] = {
     {ZDD_CLASS_ACTIVE, ZDD_REASON_RECENT_DATA},     {ZDD_CLASS_ACTIVE, ZDD_REASON_QUEUED},
     {ZDD_CLASS_ACTIVE, ZDD_REASON_REQUEST_PENDING}, {ZDD_CLASS_ACTIVE, ZDD_REASON_SERVER_PUSH},
@@ -97,9 +97,9 @@ std::string render_prometheus(const Snapshot& snap) {
     family(o, "zdd_monitor_map_overflow_total", "counter",
            "Sockets or ports the monitor's bounded maps could not hold (counts may be low).");
     o << "zdd_monitor_map_overflow_total " << snap.overflow << "\n";
-    family(o, "zdd_monitor_counter_underflow_total", "counter",
+    family(o, "zdd_monitor_underflow_total", "counter",
            "Counter decrements that would have gone below zero (a monitor bug if ever > 0).");
-    o << "zdd_monitor_counter_underflow_total " << snap.underflow << "\n";
+    o << "zdd_monitor_underflow_total " << snap.underflow << "\n";
     family(o, "zdd_monitor_incomplete", "gauge", "1 when the counts are incomplete (overflow).");
     o << "zdd_monitor_incomplete " << (snap.incomplete ? 1 : 0) << "\n";
     family(o, "zdd_monitor_walks_total", "counter",
