@@ -28,6 +28,13 @@ install(FILES "${ZDD_PACKAGING_DIR}/nginx/zdd-site.conf"
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples/nginx)
 install(FILES "${ZDD_PACKAGING_DIR}/zdd.conf" DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 
+# Bash completion: one script (it reads each tool's --help) under every name it completes, where
+# bash-completion loads it on first use.
+foreach(cmd zdd vibe-zero-downtime drain-inspector)
+  install(FILES "${ZDD_PACKAGING_DIR}/completion/zdd.bash"
+          DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions RENAME ${cmd})
+endforeach()
+
 file(GLOB ZDD_DOCS "${PROJECT_SOURCE_DIR}/docs/*.md")
 install(FILES "${PROJECT_SOURCE_DIR}/README.md" ${ZDD_DOCS} DESTINATION ${CMAKE_INSTALL_DOCDIR})
 if(EXISTS "${PROJECT_SOURCE_DIR}/LICENSE")

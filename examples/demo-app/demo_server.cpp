@@ -150,6 +150,8 @@ void DemoServer::add_routes() {
 }
 
 JsonAnswer DemoServer::health_answer() const {
+    if (options_.fail_health_after_s > 0 && state_.uptime_seconds() >= options_.fail_health_after_s)
+        return {503, {{"status", "failing"}, {"reason", "FAIL_HEALTH_AFTER_S"}}};
     return {200, {{"status", "ok"}, {"version", state_.identity().version}}};
 }
 

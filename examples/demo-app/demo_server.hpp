@@ -30,6 +30,7 @@ struct ServerOptions {
     // only), and how long it waits for their request head.
     size_t overflow_held = 128;
     std::chrono::milliseconds overflow_head_timeout{2000};
+    long fail_health_after_s = 0;  // fault for tests: /health answers 503 from then on; 0 = never
 };
 
 // A JSON answer of the health endpoints, for httplib's routes and the overflow lane alike.

@@ -75,6 +75,11 @@ int run(int argc, char** argv) {
                    "/health/deployment answer, anything else gets 503 (default: 4096, or what "
                    "the open-file limit allows)")
         ->check(CLI::Range(size_t{1}, size_t{1000000}));
+    // Tests of a canary that turns bad (zdd --shift-hold) need a /health that starts failing.
+    cli.add_option("--fail-health-after", options.fail_health_after_s,
+                   "fault for tests: /health answers 503 once up this many seconds (0 = never)")
+        ->envname("FAIL_HEALTH_AFTER_S")
+        ->check(CLI::Range(0L, 86400L));
     // Tests of idle keep-alive clients need them to outlive a drain.
     cli.add_option("--keep-alive-timeout", keep_alive_s,
                    "seconds an idle keep-alive connection is kept open")

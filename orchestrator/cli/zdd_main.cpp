@@ -1,7 +1,7 @@
 // zdd: zero-downtime blue/green deploys behind nginx, drained by the kernel's count.
-// Subcommands deploy, status, rollback, drain, doctor. Invoked as `vibe-zero-downtime` (an
-// installed symlink) it offers the original script's deploy PATH, status and rollback, with
-// the seed's defaults.
+// Subcommands deploy, status, rollback, drain, doctor, init, install-units. Invoked as
+// `vibe-zero-downtime` (an installed symlink) it offers the original script's deploy PATH, status
+// and rollback, with the seed's defaults.
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <iostream>
@@ -13,6 +13,7 @@
 #include "core/config.hpp"
 #include "flow/deploy.hpp"
 #include "flow/doctor.hpp"
+#include "flow/init.hpp"
 #include "flow/drain_command.hpp"
 #include "core/exit_codes.hpp"
 #include "runner/instance_runner.hpp"
@@ -78,6 +79,15 @@ int run(int argc, char** argv) {
         doctor = app.add_subcommand("doctor", "Check the nginx setup and the host for deploys");
         add_options(*doctor, doctor_cfg);
     }
+    Config init_cfg;
+    InitOptions init_opts;
+    CLI::App* init = nullptr;
+    if (!seed_alias) {
+        init = app.add_subcommand("init", "Set up nginx, the token and the config for deploys");
+        add_options(*init, init_cfg);
+        add_init_options(*init, init_opts);
+        init->footer(exit_code_help());
+    }
     CLI::App* units = nullptr;
     if (!seed_alias) {
         units = app.add_subcommand(
@@ -140,6 +150,10 @@ int run(int argc, char** argv) {
                 throw Failure(kExitState, std::string("cannot write units: ") + e.what());
             }
             return kExitOk;
+        }
+        if (sub == init) {
+            finalize_init(*init, init_cfg, init_opts);
+            return run_init(init_cfg, init_opts, std::cout);
         }
         if (sub == doctor) {
             finalize_checked(*doctor, doctor_cfg);

@@ -1,5 +1,7 @@
 #include "core/config.hpp"
 
+#include "gate/peer_cidr.hpp"
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
@@ -68,6 +70,21 @@ void add_options(CLI::App& app, Config& c) {
         ->capture_default_str();
     app.add_flag("--strict", c.strict, "Stuck sockets block the drain until the timeout");
     app.add_flag("--idle-ok", c.idle_ok, "Idle sockets never block the drain");
+    app.add_option("--min-drain", c.min_drain,
+                   "Seconds the drain lasts at least, whatever the counts say")
+        ->capture_default_str();
+    app.add_option("--ignore-remote", c.ignore_remote,
+                   "CIDR (repeatable): connections from these peers neither hold the drain nor "
+                   "count as active (still listed)");
+    app.add_option("--shift-hold", c.shift_hold,
+                   "Seconds step 3's weights are held while the new color is watched; a "
+                   "failure puts the old color back alone (exit 19); 0 = no hold")
+        ->capture_default_str();
+    app.add_option("--weights", c.weights_text, "Step 3's upstream weights NEW:OLD")
+        ->capture_default_str();
+    app.add_option("--metrics-textfile", c.metrics_textfile,
+                   "Prometheus text file (node_exporter textfile collector) rewritten at each "
+                   "phase and progress tick");
     app.add_option("--backend", c.backend,
                    "Connection monitor: auto (BPF, else sock_diag), bpf or sock_diag")
         ->check(CLI::IsMember({"auto", "bpf", "sock_diag"}))
@@ -218,6 +235,35 @@ void finalize(CLI::App& app, Config& c, const EnvLookup& env) {
     check_seconds("push-gap", c.push_gap, false);
     check_seconds("stuck-after", c.stuck_after, false);
     check_seconds("app-poll", c.app_poll, false);
+    check_seconds("min-drain", c.min_drain, true);
+    check_seconds("shift-hold", c.shift_hold, true);
+    if (c.drain_timeout > 0 && c.min_drain > c.drain_timeout)
+        throw ConfigError("--min-drain must not exceed --drain-timeout");
+    for (const auto& cidr : c.ignore_remote) {
+        try {
+            drainmon::parse_peer_cidr(cidr);
+        } catch (const drainmon::CidrError& e) {
+            throw ConfigError(e.what());
+        }
+    }
+    {
+        // NEW:OLD, each an nginx weight 1-1000.
+        const std::string& w = c.weights_text;
+        const auto colon = w.find(':');
+        auto weight = [&](const std::string& part, int& out) {
+            int v = 0;
+            auto [ptr, ec] = std::from_chars(part.data(), part.data() + part.size(), v);
+            if (part.empty() || ec != std::errc() || ptr != part.data() + part.size() || v < 1 ||
+                v > 1000)
+                throw ConfigError("--weights " + w +
+                                  ": expected NEW:OLD, each a whole number 1-1000 (like 100:1)");
+            out = v;
+        };
+        if (colon == std::string::npos)
+            throw ConfigError("--weights " + w + ": expected NEW:OLD (like 100:1)");
+        weight(w.substr(0, colon), c.weight_new);
+        weight(w.substr(colon + 1), c.weight_old);
+    }
     if (c.runner != "exec" && c.runner != "systemd")
         throw ConfigError("--runner '" + c.runner + "': must be exec or systemd");
     if (c.keep_releases < 1) throw ConfigError("--keep-releases must be >= 1");

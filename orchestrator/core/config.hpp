@@ -16,6 +16,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace CLI {
 class App;
@@ -58,7 +59,14 @@ struct Config {
     double app_poll = 1;  // --app-poll: seconds between /health/deployment polls while draining
     bool strict = false;
     bool idle_ok = false;
-    std::string backend = "auto";  // --backend: connection monitor, auto | bpf | sock_diag
+    double min_drain = 0;                    // --min-drain: never declare drained sooner
+    std::vector<std::string> ignore_remote;  // --ignore-remote CIDR (repeatable)
+
+    double shift_hold = 0;                 // --shift-hold: seconds step 3's weights are held
+    std::string weights_text = "100:1";    // --weights NEW:OLD for step 3
+    int weight_new = 100, weight_old = 1;  // parsed by finalize
+    std::string metrics_textfile;          // --metrics-textfile: node_exporter textfile
+    std::string backend = "auto";          // --backend: connection monitor, auto | bpf | sock_diag
 
     std::string runner = "exec";          // exec | systemd
     std::string systemctl = "systemctl";  // --systemctl: the systemctl binary (runner systemd)

@@ -26,6 +26,11 @@ enum ExitCode : int {
     kExitNothingToDo = 15,  // rollback/drain has nothing to act on
     kExitStopFailed = 16,   // the old instance would not exit
     kExitServingDied = 17,  // the new color died during the drain: traffic is back on the old one
+    kExitSuperseded = 18,   // stood down in step 5: a `zdd rollback` took over the drain
+    kExitCanaryFailed =
+        19,            // the new color failed during --shift-hold: traffic back on the old one
+    kExitKept = 20,    // init: a differing file was kept (--force replaces it, with a backup)
+    kExitDoctor = 21,  // init: host set up, but `zdd doctor` names something to fix
 };
 
 // A failure that ends the command: one line for the operator and its exit code.
@@ -53,7 +58,13 @@ inline std::string exit_code_help() {
            " 14  state file corrupt or unwritable\n"
            " 15  nothing to do (no previous color to roll back to, nothing draining)\n"
            " 16  the old instance would not exit\n"
-           " 17  the new color died while the old one drained: the old one serves again\n";
+           " 17  the new color died while the old one drained: the old one serves again\n"
+           " 18  superseded by a rollback: this zdd stood down in its drain (SIGUSR1), the\n"
+           "     rollback finishes the job\n"
+           " 19  the new color failed while held as a canary (--shift-hold): the old color\n"
+           "     serves alone again and the new one was drained and stopped\n"
+           " 20  init: a file differs from what init writes and was kept (--force replaces it)\n"
+           " 21  init: the host is set up, but `zdd doctor` names something to fix\n";
 }
 
 }  // namespace zdd

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "gate/app_report.hpp"
+#include "flow/canary_hold.hpp"
 #include "flow/drain_command.hpp"
 #include "runner/health_check.hpp"
 #include "flow/interrupts.hpp"
@@ -46,6 +47,33 @@ void adopt_or_first(Context& ctx) {
              ctx.cfg.status_file);
 }
 
+// The canary failed its hold: the old color serves alone again (confirmed reload), the canary
+// is drained (its streams finish) and stopped, and its record goes back to what it was, so no
+// rollback ever returns to it. Returns kExitCanaryFailed unless the drain itself ended
+// otherwise (interrupted, superseded).
+int back_out_canary(Context& ctx, Color to, Color from, const std::string& why,
+                    const std::optional<InstanceRecord>& previous_record) {
+    const std::string line = "canary " + to_string(to) + " failed during the hold: " + why;
+    ctx.warn(line + "; putting " + to_string(from) + " back alone");
+    auto monitor = open_monitor(ctx.cfg, ctx);
+    monitor->watch(ctx.port(to));
+    ctx.state.last_error = line;
+    ctx.enter(Phase::removing_old, "nginx: " + to_string(from) + " alone again, removing " +
+                                       to_string(to) + " from the upstream");
+    ctx.serve_alone(from);
+    const int code = drain_and_stop(ctx, to, monitor.get());
+    if (code != kExitOk && code != kExitDrainCut) return code;
+    if (previous_record && !ctx.running(to))
+        ctx.state.instances[to] = *previous_record;
+    else if (!ctx.running(to))
+        ctx.state.instances.erase(to);
+    ctx.state.last_error = line + "; " + to_string(from) + " serves alone again" +
+                           (code == kExitDrainCut ? " (the canary's drain timed out: cut)" : "");
+    ctx.save();
+    ctx.warn(ctx.state.last_error + " (exit 19)");
+    return kExitCanaryFailed;
+}
+
 }  // namespace
 
 void check_token_against(Context& ctx, Color c) {
@@ -66,6 +94,11 @@ int switch_to(Context& ctx, const SwitchPlan& plan) {
     const std::string new_name = to_string(to) + " on port " + std::to_string(ctx.port(to));
     ctx.state.deploy = DeployRecord{to, plan.from, {}};
     ctx.state.last_error.clear();
+    // What `to` was before this attempt: put back if the attempt fails before traffic moves,
+    // so a rollback never goes to a candidate that never served.
+    std::optional<InstanceRecord> previous_record;
+    if (auto it = ctx.state.instances.find(to); it != ctx.state.instances.end())
+        previous_record = it->second;
 
     bool started = false;        // we started `to`: stop it if we fail before traffic moves
     bool traffic_moved = false;  // nginx sends `to` traffic
@@ -125,9 +158,11 @@ int switch_to(Context& ctx, const SwitchPlan& plan) {
 
         // Step 3.
         if (plan.from) {
-            ctx.enter(Phase::shifting, "Step 3: nginx: " + to_string(to) + " weight=100, " +
-                                           to_string(*plan.from) + " weight=1");
-            ctx.apply(ctx.upstream_for({{to, 100}, {*plan.from, 1}}));
+            ctx.enter(Phase::shifting, "Step 3: nginx: " + to_string(to) +
+                                           " weight=" + std::to_string(cfg.weight_new) + ", " +
+                                           to_string(*plan.from) +
+                                           " weight=" + std::to_string(cfg.weight_old));
+            ctx.apply(ctx.upstream_for({{to, cfg.weight_new}, {*plan.from, cfg.weight_old}}));
         } else {
             ctx.enter(Phase::shifting, "Step 3: nginx: " + to_string(to) + " alone (first deploy)");
             ctx.apply(ctx.upstream_for({{to, 100}}));
@@ -144,18 +179,23 @@ int switch_to(Context& ctx, const SwitchPlan& plan) {
             throw Failure(kExitProbe, bad + " (restored " + cfg.upstream_file + ")");
         }
         traffic_moved = true;
-        ctx.state.active = to;
-        ctx.save();
-        try {
-            write_status_file(cfg.status_file, to);
-        } catch (const std::exception& e) {
-            ctx.warn(std::string("cannot write the status file: ") + e.what());
-        }
+        ctx.record_active(to);
         ctx.info("nginx sends new connections to " + to_string(to) +
                  (cfg.probe_url.empty() ? "" : " (probe confirmed)"));
         if (!plan.from) {
             ctx.enter(Phase::done, "Done: " + new_name + " serves alone (first deploy)");
             return kExitOk;
+        }
+
+        // The held canary.
+        if (cfg.shift_hold > 0) {
+            ctx.info("Step 3: holding these weights for " + human_duration(cfg.shift_hold) +
+                     ", checking " + to_string(to) + " every second (process, /health" +
+                     (cfg.probe_url.empty() ? "" : ", probe through nginx") + ")");
+            std::string bad = hold_canary(ctx, to, cfg.shift_hold);
+            fail_if_interrupted("while holding the canary");
+            if (!bad.empty()) return back_out_canary(ctx, to, *plan.from, bad, previous_record);
+            ctx.info(to_string(to) + " stayed good for " + human_duration(cfg.shift_hold));
         }
 
         // Step 4.
@@ -170,12 +210,16 @@ int switch_to(Context& ctx, const SwitchPlan& plan) {
         if (started && !traffic_moved) {
             try {
                 ctx.info("stopping " + to_string(to) + ": " + ctx.stop(to, 5s));
+                if (previous_record)
+                    ctx.state.instances[to] = *previous_record;
+                else
+                    ctx.state.instances.erase(to);
             } catch (const std::exception& e) {
                 ctx.warn(std::string("cannot stop ") + to_string(to) + ": " + e.what());
             }
         }
-        if (traffic_moved && f.code == kExitInterrupted)
-            ctx.state.last_error += "; finish with `zdd drain`";
+        if (traffic_moved && f.code != kExitDrainCut)
+            ctx.state.last_error += "; finish with `zdd drain` (or `zdd rollback`)";
         try {
             ctx.save();
         } catch (const std::exception&) {
@@ -188,42 +232,44 @@ int run_deploy(const Config& cfg, const std::filesystem::path& binary,
                const std::vector<std::string>& args, std::ostream& err) {
     Context ctx(cfg, err);
     DeployLock lock = acquire_deploy_lock(cfg);
-    ctx.load();
-    if (ctx.state.draining)
-        throw Failure(kExitDrainPending,
-                      to_string(*ctx.state.draining) +
-                          " is still draining from an interrupted deploy: run `zdd drain` to "
-                          "finish it or `zdd rollback`, then deploy again");
-    ctx.token = load_token_or_fail(cfg);
-    if (!ctx.state.active) adopt_or_first(ctx);
+    return recording_result(ctx, [&]() -> int {
+        ctx.load_reconciled();
+        if (ctx.state.draining)
+            throw Failure(kExitDrainPending,
+                          to_string(*ctx.state.draining) +
+                              " is still draining from an interrupted deploy: run `zdd drain` to "
+                              "finish it or `zdd rollback`, then deploy again");
+        ctx.token = load_token_or_fail(cfg);
+        if (!ctx.state.active) adopt_or_first(ctx);
 
-    std::optional<Color> from = ctx.state.active;
-    const Color to = from ? other(*from) : Color::blue;
-    if (from) check_token_against(ctx, *from);
+        std::optional<Color> from = ctx.state.active;
+        const Color to = from ? other(*from) : Color::blue;
+        if (from) check_token_against(ctx, *from);
 
-    Release rel;
-    try {
-        rel = ctx.releases.add(binary);
-    } catch (const ReleaseError& e) {
-        throw Failure(kExitRelease, e.what());
-    }
-    ctx.info("release " + rel.id + " <- " + binary.string());
-    ctx.releases.link_color(to, rel.binary);
+        Release rel;
+        try {
+            rel = ctx.releases.add(binary);
+        } catch (const ReleaseError& e) {
+            throw Failure(kExitRelease, e.what());
+        }
+        ctx.info("release " + rel.id + " <- " + binary.string());
+        ctx.releases.link_color(to, rel.binary);
 
-    int code = switch_to(ctx, SwitchPlan{to, from, rel.binary, args, false});
+        int code = switch_to(ctx, SwitchPlan{to, from, rel.binary, args, false});
 
-    // Keep the releases the colors run; prune the rest beyond --keep-releases.
-    std::set<std::filesystem::path> protect;
-    for (const auto& [c, rec] : ctx.state.instances)
-        if (!rec.release.empty()) protect.insert(rec.release);
-    try {
-        for (const auto& d :
-             ctx.releases.prune(static_cast<std::size_t>(cfg.keep_releases), protect))
-            ctx.info("pruned release " + d.filename().string());
-    } catch (const std::exception& e) {
-        ctx.warn(std::string("pruning releases: ") + e.what());
-    }
-    return code;
+        // Keep the releases the colors run; prune the rest beyond --keep-releases.
+        std::set<std::filesystem::path> protect;
+        for (const auto& [c, rec] : ctx.state.instances)
+            if (!rec.release.empty()) protect.insert(rec.release);
+        try {
+            for (const auto& d :
+                 ctx.releases.prune(static_cast<std::size_t>(cfg.keep_releases), protect))
+                ctx.info("pruned release " + d.filename().string());
+        } catch (const std::exception& e) {
+            ctx.warn(std::string("pruning releases: ") + e.what());
+        }
+        return code;
+    });
 }
 
 }  // namespace zdd

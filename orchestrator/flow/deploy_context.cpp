@@ -6,6 +6,7 @@
 #include <iostream>
 #include <thread>
 
+#include "flow/nginx_truth.hpp"
 #include "gate/app_report.hpp"
 #include "state/env_file.hpp"
 #include "runner/port_owner.hpp"
@@ -53,7 +54,19 @@ Context::Context(const Config& c, std::ostream& e)
       releases(c.state_dir),
       upstream(c.upstream_file),
       nginx(nginx_options(c)),
+      metrics(c.metrics_textfile, c.service, nginx),
       runner(make_runner(c)) {}
+
+int recording_result(Context& ctx, const std::function<int()>& body) {
+    try {
+        const int code = body();
+        ctx.metrics.on_result(code, ctx.state);
+        return code;
+    } catch (const Failure& f) {
+        ctx.metrics.on_result(f.code, ctx.state);
+        throw;
+    }
+}
 
 std::string Context::deployment_url(Color c) const {
     const bool v6 = cfg.host.find(':') != std::string::npos;
@@ -76,6 +89,23 @@ void Context::load() {
     }
 }
 
+void Context::load_reconciled() {
+    load();
+    if (std::string note = reconcile_with_nginx(*this); !note.empty()) {
+        warn(note);
+        save();
+    }
+}
+
+void Context::refuse_if_served(Color c, const char* what) const {
+    auto listed = served_colors(*this);
+    if (listed && listed->count(c))
+        throw Failure(kExitState,
+                      std::string("refusing to ") + what + " " + to_string(c) + ": " +
+                          "nginx still sends it traffic through " + upstream.path().string() +
+                          " (zdd never stops the color nginx serves); see `zdd status`");
+}
+
 void Context::save() {
     try {
         store.save(state);
@@ -87,6 +117,7 @@ void Context::save() {
 void Context::enter(Phase p, const std::string& line) {
     state.enter_phase(p);
     save();
+    metrics.on_phase(state);
     info(line);
 }
 
@@ -180,6 +211,7 @@ std::string Context::stop(Color c, std::chrono::milliseconds term_wait) {
         forget_pid(c);
         return to_string(c) + " was not running";
     }
+    refuse_if_served(c, "stop");
     const std::string who =
         to_string(c) + (p.pid > 0 ? " (pid " + std::to_string(p.pid) + ")" : "");
     runner->signal(c, p, SIGTERM);
@@ -208,6 +240,7 @@ std::string Context::cut(Color c, std::chrono::milliseconds grace) {
         forget_pid(c);
         return to_string(c) + " had already exited";
     }
+    refuse_if_served(c, "cut");
     const std::string who =
         to_string(c) + (p.pid > 0 ? " (pid " + std::to_string(p.pid) + ")" : "");
     runner->signal(c, p, SIGINT);
@@ -243,6 +276,21 @@ void Context::apply(const Upstream& u) {
     } catch (const std::exception& e) {
         throw Failure(kExitNginxReload,
                       "cannot update " + upstream.path().string() + ": " + e.what());
+    }
+}
+
+void Context::serve_alone(Color c) {
+    apply(upstream_for({{c, 100}}));
+    record_active(c);
+}
+
+void Context::record_active(Color c) {
+    state.active = c;
+    save();
+    try {
+        write_status_file(cfg.status_file, c);
+    } catch (const std::exception& e) {
+        warn(std::string("cannot write the status file: ") + e.what());
     }
 }
 

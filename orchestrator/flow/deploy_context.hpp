@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -15,6 +16,7 @@
 #include "core/color.hpp"
 #include "core/config.hpp"
 #include "core/exit_codes.hpp"
+#include "flow/deploy_metrics.hpp"
 #include "runner/instance_runner.hpp"
 #include "nginx/nginx_control.hpp"
 #include "nginx/nginx_upstream.hpp"
@@ -42,6 +44,7 @@ class Context {
     ReleaseStore releases;
     UpstreamFile upstream;
     Nginx nginx;
+    DeployMetrics metrics;  // --metrics-textfile (disabled without it)
     std::unique_ptr<InstanceRunner> runner;
     State state;
     Secret token;
@@ -53,6 +56,9 @@ class Context {
     void warn(const std::string& msg) const;
     // Loads state.json; Failure(kExitState) when corrupt.
     void load();
+    // load(), then state.json brought in line with what nginx serves (nginx_truth.hpp), saved
+    // and warned about when they disagreed.
+    void load_reconciled();
     // Writes state.json; Failure(kExitState) when it cannot.
     void save();
     // Records the phase with its time, saves, and prints the step's line.
@@ -68,7 +74,9 @@ class Context {
     // Failure(kExitStart) when the port is busy or the start fails.
     void start(Color c, const std::filesystem::path& binary, const std::vector<std::string>& args);
     // SIGTERM (streams finish), then SIGINT and SIGKILL if it will not exit within the bounds.
-    // Returns a one-line account; Failure(kExitStopFailed) if it survives SIGKILL.
+    // Returns a one-line account; Failure(kExitStopFailed) if it survives SIGKILL. stop() and
+    // cut() refuse (Failure(kExitState)) a color nginx's upstream file lists: zdd never stops
+    // the color nginx serves.
     std::string stop(Color c, std::chrono::milliseconds term_wait);
     // SIGINT (streams cancelled cleanly), SIGKILL after `grace`.
     std::string cut(Color c, std::chrono::milliseconds grace);
@@ -78,14 +86,23 @@ class Context {
     // Writes it, nginx -t, reload, confirm; restores the previous file on failure and throws
     // Failure(kExitNginxTest | kExitNginxReload).
     void apply(const Upstream& u);
+    // nginx sends everything to `c` alone (apply), then state and the status file say so.
+    void serve_alone(Color c);
+    // Records `c` as active (saved) and writes the status file (a failure there only warns).
+    void record_active(Color c);
     // With --probe-url: asks nginx (with the token) until deploymentColor is `want`, bounded.
     // Returns "" on success (or without a probe URL), else what it saw.
     std::string probe(Color want);
 
   private:
+    void refuse_if_served(Color c, const char* what) const;
     void forget_pid(Color c);
     ProcessRef signal_target(Color c);
 };
+
+// Runs `body` (a command holding the lock) and records its exit code, returned or thrown as a
+// Failure, in ctx's metrics.
+int recording_result(Context& ctx, const std::function<int()>& body);
 
 // "1m 5s"
 std::string human_duration(double seconds);

@@ -12,12 +12,15 @@
 #include "state/token.hpp"
 
 #include "core/message_text.hpp"
+#include "flow/deploy_context.hpp"
 
 namespace zdd {
 
 namespace {
 
 using Level = DoctorFinding::Level;
+
+constexpr std::size_t kWorkersPilingUp = 3;
 
 void print(std::ostream& out, const DoctorFinding& f) {
     out << (f.level == Level::fix ? "[FIX] " : "[NOTE] ");
@@ -39,6 +42,22 @@ std::vector<DoctorFinding> check_host(const Config& cfg) {
                            "): zdd falls back to sock_diag, which drains correctly but polls "
                            "for closes instead of waking at once; run zdd as root (CAP_BPF and "
                            "CAP_PERFMON) on a kernel with BTF"});
+    }
+
+    // Old workers pile up when reloads come faster than their long connections end: each
+    // holds memory and an old config. One or two after a deploy are expected.
+    try {
+        auto workers = Nginx(nginx_options(cfg)).shutting_down_workers();
+        if (workers.size() >= kWorkersPilingUp)
+            out.push_back({Level::note, "",
+                           std::to_string(workers.size()) +
+                               " nginx workers are still shutting down (the oldest for " +
+                               human_duration(workers.front().age_s) +
+                               "): each holds connections of an earlier reload; set "
+                               "worker_shutdown_timeout to bound them (it cuts what is left), "
+                               "or wait for those clients"});
+    } catch (const std::exception&) {
+        // nginx not running: the nginx checks say so.
     }
 
     struct stat st {};

@@ -5,6 +5,7 @@
 
 #include "gate/drain_wait.hpp"
 #include "flow/interrupts.hpp"
+#include "flow/nginx_truth.hpp"
 
 namespace zdd {
 
@@ -37,19 +38,18 @@ int fall_back_to(Context& ctx, Color old, Color dead) {
     ctx.save();
     ctx.warn(to_string(dead) + " is not running any more: putting " + to_string(old) +
              " back in the nginx upstream instead of stopping it");
-    ctx.apply(ctx.upstream_for({{old, 100}}));
-    ctx.state.active = old;
-    ctx.save();
-    try {
-        write_status_file(ctx.cfg.status_file, old);
-    } catch (const std::exception& e) {
-        ctx.warn(std::string("cannot write the status file: ") + e.what());
-    }
+    ctx.serve_alone(old);
     throw Failure(kExitServingDied, ctx.state.last_error + " (see the " + to_string(dead) +
                                         " log in " + (ctx.store.dir() / "logs").string() + ")");
 }
 
 }  // namespace
+
+drainmon::GatePolicy gate_policy(const Config& cfg) {
+    drainmon::GatePolicy p{cfg.idle_ok, cfg.strict};
+    for (const auto& c : cfg.ignore_remote) p.ignore_remote.push_back(drainmon::parse_peer_cidr(c));
+    return p;
+}
 
 std::unique_ptr<drainmon::Backend> open_monitor(const Config& cfg, const Context& ctx) {
     drainmon::BackendOptions bo;
@@ -87,8 +87,10 @@ int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor) {
         ctx.state.active && *ctx.state.active != old ? ctx.state.active : std::nullopt;
     bool serving_died = false;
     auto last_check = std::chrono::steady_clock::now();
+    constexpr int kStandDown = -2;  // not a signal number: a rollback asked us to stand down
     auto stop_asked = [&]() -> int {
         if (int sig = interrupted()) return sig;
+        if (stand_down_requested()) return kStandDown;
         const auto now = std::chrono::steady_clock::now();
         if (serving && now - last_check >= 500ms) {
             last_check = now;
@@ -101,7 +103,7 @@ int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor) {
     };
 
     DrainResult r;
-    if (int sig = interrupted()) {
+    if (int sig = stop_asked()) {
         r.end = DrainEnd::interrupted;
         r.signal = sig;
     } else {
@@ -111,14 +113,28 @@ int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor) {
         o.token = ctx.token.reveal();
         o.timeout = to_ms(cfg.drain_timeout);
         o.app_poll = to_ms(cfg.app_poll);
-        o.policy = drainmon::GatePolicy{cfg.idle_ok, cfg.strict};
+        o.policy = gate_policy(cfg);
+        o.min_drain = to_ms(cfg.min_drain);
         o.thresholds = zdd_thresholds{static_cast<uint32_t>(to_ms(cfg.idle_after).count()),
                                       static_cast<uint32_t>(to_ms(cfg.push_gap).count()),
                                       static_cast<uint32_t>(to_ms(cfg.stuck_after).count())};
+        o.on_progress = [&](const DrainResult& p) {
+            ctx.metrics.on_drain(old, p.waited_s, p.verdict.figures);
+        };
         r = wait_for_drain(*monitor, o, ctx.err, stop_asked);
     }
     if (serving && (serving_died || (r.end != DrainEnd::interrupted && !ctx.running(*serving))))
         return fall_back_to(ctx, old, *serving);
+
+    if (r.end == DrainEnd::interrupted && r.signal == kStandDown) {
+        // The rollback waiting for our lock finishes the job: nothing is touched here, so
+        // the streams on both colors go on; the state says where we stopped.
+        ctx.state.last_error =
+            "stood down while draining " + to_string(old) + ": superseded by a rollback";
+        ctx.save();
+        ctx.warn(ctx.state.last_error + " (exit 18)");
+        return kExitSuperseded;
+    }
 
     if (r.end == DrainEnd::interrupted) {
         ctx.state.last_error = std::string("interrupted by ") + signal_name(r.signal) +
@@ -141,6 +157,7 @@ int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor) {
         ctx.warn("drain timeout (" + human_duration(cfg.drain_timeout) + ") reached on " +
                  to_string(old) + ": cutting " + what + " - " + r.verdict.reason);
         ctx.err << describe_sockets(r.snapshot, port, "[WARN]   cut: ") << std::flush;
+        ctx.metrics.on_cut(f.connections);
         ctx.enter(Phase::stopping,
                   "Step 6: stopping " + to_string(old) + " (SIGINT: its streams are cancelled)");
         stopped = ctx.cut(old, 5s);
@@ -152,6 +169,8 @@ int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor) {
                  " after " + human_duration(r.waited_s) + ": " + r.verdict.reason);
         for (const auto& s : r.verdict.stuck)
             ctx.warn("stuck socket left (not blocking): " + drainmon::describe_socket(s));
+        for (const auto& s : r.verdict.ignored)
+            ctx.info("ignored peer (--ignore-remote): " + drainmon::describe_socket(s));
         ctx.enter(Phase::stopping, "Step 6: stopping " + to_string(old) + " (SIGTERM)");
         stopped = ctx.stop(old, 30s);
         ctx.state.last_error.clear();
@@ -167,51 +186,55 @@ int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor) {
 int run_drain(const Config& cfg, std::optional<Color> color, std::ostream& err) {
     Context ctx(cfg, err);
     DeployLock lock = acquire_deploy_lock(cfg);
-    ctx.load();
-    Color c;
-    if (color) {
-        c = *color;
-    } else if (ctx.state.draining) {
-        c = *ctx.state.draining;
-    } else {
-        ctx.info("nothing is draining");
-        return kExitOk;
-    }
-    if (ctx.state.active == c)
-        throw Failure(kExitUsage, to_string(c) +
-                                      " is the active color: draining it would stop the service "
-                                      "(use `zdd rollback` to move traffic away first)");
-    ctx.token = load_token_or_fail(cfg);
-    auto monitor = open_monitor(cfg, ctx);
-    monitor->watch(ctx.port(c));
-    if (!ctx.state.deploy) ctx.state.deploy = DeployRecord{other(c), c, {}};
-
-    // Interrupted before step 4 finished: the upstream may still send it new connections.
-    bool listed = false;
-    try {
-        if (auto text = ctx.upstream.read()) {
-            auto up = parse_upstream(*text, cfg.upstream_name);
-            listed = std::any_of(up.servers.begin(), up.servers.end(),
-                                 [&](const UpstreamServer& s) { return s.port == ctx.port(c); });
+    return recording_result(ctx, [&]() -> int {
+        ctx.load_reconciled();
+        Color c;
+        if (color) {
+            c = *color;
+        } else if (auto old = unfinished_old(ctx.state)) {
+            c = *old;
+        } else {
+            ctx.info("nothing is draining");
+            return kExitOk;
         }
-    } catch (const std::exception& e) {
-        ctx.warn("cannot read " + cfg.upstream_file + " (" + e.what() + "): rewriting it");
-        listed = true;
-    }
-    // Killed in step 4, the file may already leave c out while nginx still runs the config
-    // that has it: the file says nothing about what nginx runs, so redo step 4 (idempotent).
-    const bool step4_unconfirmed = ctx.state.deploy && ctx.state.deploy->from == c &&
-                                   ctx.state.deploy->phase() == Phase::removing_old;
-    if (listed || step4_unconfirmed) {
-        if (!ctx.state.active)
-            throw Failure(kExitNothingToDo, "no active color recorded: cannot take " +
-                                                to_string(c) + " out of the upstream");
-        ctx.state.enter_phase(Phase::removing_old);
-        ctx.save();
-        ctx.info("Step 4: removing " + to_string(c) + " from the nginx upstream");
-        ctx.apply(ctx.upstream_for({{*ctx.state.active, 100}}));
-    }
-    return drain_and_stop(ctx, c, monitor.get());
+        if (ctx.state.active == c)
+            throw Failure(kExitUsage,
+                          to_string(c) +
+                              " is the active color: draining it would stop the service "
+                              "(use `zdd rollback` to move traffic away first)");
+        ctx.token = load_token_or_fail(cfg);
+        auto monitor = open_monitor(cfg, ctx);
+        monitor->watch(ctx.port(c));
+        if (!ctx.state.deploy) ctx.state.deploy = DeployRecord{other(c), c, {}};
+
+        // Interrupted before step 4 finished: the upstream may still send it new connections.
+        bool listed = false;
+        try {
+            if (auto text = ctx.upstream.read()) {
+                auto up = parse_upstream(*text, cfg.upstream_name);
+                listed =
+                    std::any_of(up.servers.begin(), up.servers.end(),
+                                [&](const UpstreamServer& s) { return s.port == ctx.port(c); });
+            }
+        } catch (const std::exception& e) {
+            ctx.warn("cannot read " + cfg.upstream_file + " (" + e.what() + "): rewriting it");
+            listed = true;
+        }
+        // Killed in step 4, the file may already leave c out while nginx still runs the config
+        // that has it: the file says nothing about what nginx runs, so redo step 4 (idempotent).
+        const bool step4_unconfirmed = ctx.state.deploy && ctx.state.deploy->from == c &&
+                                       ctx.state.deploy->phase() == Phase::removing_old;
+        if (listed || step4_unconfirmed) {
+            if (!ctx.state.active)
+                throw Failure(kExitNothingToDo, "no active color recorded: cannot take " +
+                                                    to_string(c) + " out of the upstream");
+            ctx.state.enter_phase(Phase::removing_old);
+            ctx.save();
+            ctx.info("Step 4: removing " + to_string(c) + " from the nginx upstream");
+            ctx.apply(ctx.upstream_for({{*ctx.state.active, 100}}));
+        }
+        return drain_and_stop(ctx, c, monitor.get());
+    });
 }
 
 }  // namespace zdd

@@ -7,12 +7,16 @@
 #include <optional>
 #include <ostream>
 
+#include "gate/drain_gate.hpp"
 #include "monitor/backend.hpp"
 #include "core/color.hpp"
 #include "core/config.hpp"
 #include "flow/deploy_context.hpp"
 
 namespace zdd {
+
+// The drain gate's policy from cfg: --idle-ok, --strict, --ignore-remote.
+drainmon::GatePolicy gate_policy(const Config& cfg);
 
 // Loads the monitor (BPF, else sock_diag, saying so in one line) with cfg's thresholds.
 std::unique_ptr<drainmon::Backend> open_monitor(const Config& cfg, const Context& ctx);

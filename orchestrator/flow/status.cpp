@@ -9,6 +9,7 @@
 #include "gate/app_report.hpp"
 #include "flow/deploy_context.hpp"
 #include "flow/drain_command.hpp"
+#include "flow/nginx_truth.hpp"
 #include "gate/drain_gate.hpp"
 #include "runner/instance_runner.hpp"
 #include "runner/port_owner.hpp"
@@ -44,6 +45,8 @@ int lock_holder(const std::string& state_dir) {
 json status_json(const Config& cfg, bool live) {
     Context ctx(cfg, std::cerr);
     ctx.load();
+    // In memory only: status changes nothing, but reports what nginx serves.
+    const std::string nginx_note = reconcile_with_nginx(ctx);
     const State& s = ctx.state;
     const double now = unix_now();
     json out;
@@ -88,6 +91,21 @@ json status_json(const Config& cfg, bool live) {
         out["deploy"] = nullptr;
     }
     out["last_error"] = s.last_error;
+    out["state_note"] = nginx_note;
+
+    // Workers earlier reloads left shutting down hold the old color's streams.
+    json nw;
+    try {
+        json list = json::array();
+        auto workers = ctx.nginx.shutting_down_workers();
+        for (const auto& w : workers) list.push_back({{"pid", w.pid}, {"age_seconds", w.age_s}});
+        nw["count"] = workers.size();
+        nw["oldest_age_seconds"] = workers.empty() ? 0.0 : workers.front().age_s;
+        nw["workers"] = list;
+    } catch (const std::exception& e) {
+        nw["note"] = e.what();
+    }
+    out["nginx_workers_shutting_down"] = nw;
 
     std::string hint;
     if (s.draining && holder == 0)
@@ -95,12 +113,15 @@ json status_json(const Config& cfg, bool live) {
                " is still draining and no zdd is running: finish with "
                "`zdd drain --color " +
                to_string(*s.draining) + "` (or `zdd rollback`)";
-    else if (s.deploy && s.deploy->phase() != Phase::done && holder == 0)
-        hint = "the deploy of " + to_string(s.deploy->to) + " stopped in phase " +
-               to_string(*s.deploy->phase()) +
-               (s.deploy->phase() < Phase::shifting
-                    ? " before traffic moved: deploy again, or `zdd rollback` to stop it"
-                    : ": `zdd drain` finishes it, `zdd rollback` goes back");
+    else if (s.deploy && s.deploy->phase() && s.deploy->phase() != Phase::done && holder == 0)
+        hint =
+            "the deploy of " + to_string(s.deploy->to) + " stopped in phase " +
+            to_string(*s.deploy->phase()) +
+            (candidate_never_served(s)
+                 ? " before it took traffic: " + to_string(*s.active) +
+                       " still serves; deploy again, or `zdd rollback` to stop the leftover " +
+                       to_string(s.deploy->to) + " (traffic stays on " + to_string(*s.active) + ")"
+                 : ": `zdd drain` finishes it, `zdd rollback` goes back");
     out["hint"] = hint;
 
     if (live && s.draining) {
@@ -127,8 +148,7 @@ json status_json(const Config& cfg, bool live) {
             std::string note;
             auto b = drainmon::make_backend(drainmon::parse_backend_kind(cfg.backend), bo, &note);
             auto snap = b->snapshot({ctx.port(c)}, exclude);
-            auto v = drainmon::evaluate_gate(app, snap, ctx.port(c),
-                                             drainmon::GatePolicy{cfg.idle_ok, cfg.strict});
+            auto v = drainmon::evaluate_gate(app, snap, ctx.port(c), gate_policy(cfg));
             dr["backend"] = b->name();
             dr["connections"] = v.figures.connections;
             dr["requests"] = v.figures.requests;
@@ -136,6 +156,10 @@ json status_json(const Config& cfg, bool live) {
             dr["active"] = v.figures.active;
             dr["idle"] = v.figures.idle;
             dr["stuck"] = v.figures.stuck;
+            dr["ignored"] = v.figures.ignored;
+            json ignored = json::array();
+            for (const auto& s : v.ignored) ignored.push_back(drainmon::describe_socket(s));
+            dr["ignored_connections"] = ignored;
             dr["gate"] = drainmon::gate_state_name(v.state);
             dr["reason"] = v.reason;
         } catch (const std::exception& e) {
@@ -186,7 +210,21 @@ std::string status_text(const json& st) {
         if (dr.contains("monitor_note")) o << " [monitor: " << str(dr["monitor_note"]) << "]";
         o << "\n";
     }
+    if (st.contains("nginx_workers_shutting_down")) {
+        const json& nw = st["nginx_workers_shutting_down"];
+        if (nw.contains("note")) {
+            o << "nginx workers shutting down: unknown (" << str(nw["note"]) << ")\n";
+        } else if (nw["count"].get<int64_t>() == 0) {
+            o << "nginx workers shutting down: none\n";
+        } else {
+            o << "nginx workers shutting down: " << nw["count"] << " (oldest "
+              << human_duration(nw["oldest_age_seconds"].get<double>()) << "; pids";
+            for (const auto& w : nw["workers"]) o << " " << w["pid"];
+            o << ")\n";
+        }
+    }
     if (!str(st["last_error"]).empty()) o << "last error: " << str(st["last_error"]) << "\n";
+    if (!str(st["state_note"]).empty()) o << "note: " << str(st["state_note"]) << "\n";
     if (!str(st["hint"]).empty()) o << "hint: " << str(st["hint"]) << "\n";
     return o.str();
 }

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -150,6 +151,33 @@ pid_t Nginx::master_pid() const {
 
 std::vector<pid_t> Nginx::worker_pids() const {
     return child_pids(master_pid());
+}
+
+std::vector<ShuttingDownWorker> Nginx::shutting_down_workers() const {
+    double uptime = 0;
+    try {
+        if (auto t = read_file_if_exists("/proc/uptime", 128))
+            uptime = std::strtod(t->c_str(), nullptr);
+    } catch (const FileError&) {
+    }
+    const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
+    std::vector<ShuttingDownWorker> out;
+    for (pid_t pid : child_pids(master_pid())) {
+        std::optional<std::string> title;
+        try {
+            title = read_file_if_exists("/proc/" + std::to_string(pid) + "/cmdline");
+        } catch (const FileError&) {
+            continue;  // exited meanwhile
+        }
+        auto st = read_proc_stat(pid);
+        if (!title || !st || st->state == 'Z') continue;
+        if (title->find("shutting down") == std::string::npos) continue;
+        const double started = ticks > 0 ? static_cast<double>(st->start_time) / ticks : 0;
+        out.push_back({pid, std::max(0.0, uptime - started)});
+    }
+    std::sort(out.begin(), out.end(),
+              [](const auto& a, const auto& b) { return a.age_s > b.age_s; });
+    return out;
 }
 
 namespace {

@@ -26,6 +26,14 @@ struct NginxError : std::runtime_error {
     Kind kind;
 };
 
+// A worker an earlier reload told to quit that still holds connections (its title says "is
+// shutting down"): it serves them with the old config until they close or
+// worker_shutdown_timeout ends them.
+struct ShuttingDownWorker {
+    pid_t pid = 0;
+    double age_s = 0;  // since the worker started
+};
+
 struct NginxOptions {
     std::string bin = "nginx";
     std::string conf;      // -c; empty = nginx's default
@@ -46,6 +54,8 @@ class Nginx {
     std::filesystem::path pid_file() const;  // resolved as described in NginxOptions
     pid_t master_pid() const;                // throws NginxError(not_running)
     std::vector<pid_t> worker_pids() const;  // the master's live children, sorted
+    // The master's children that are shutting down, oldest first. Throws NginxError(not_running).
+    std::vector<ShuttingDownWorker> shutting_down_workers() const;
 
     // Waits (bounded) until the master is between reloads, so that workers of a reload someone
     // else started are not taken for ours; then sends the reload and waits (bounded, the same

@@ -9,6 +9,8 @@
 #   scenarios DIR  the lab's scenarios inside, against the installed package, --runner systemd:
 #                  long-stream.sh at its CI scale, stuck.sh, rollback.sh
 #   systemd DIR    tests/lab/systemd_in_container.sh inside (issue 11's systemd checks)
+#   init DIR       tests/lab/init_in_container.sh inside (issue 16: stock nginx -> zdd init ->
+#                  deploys from the installed package); run after the phases above
 #   cleanup DIR    shut the container down and remove DIR
 # Needs root, systemd-nspawn and debootstrap (or a cached root): without them the test is
 # skipped (77), and under CI=true it fails instead.
@@ -17,7 +19,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
 container=$src/scripts/lab/container.sh
-phase=${1:?usage: container_lab.sh setup|scenarios|systemd|cleanup DIR}
+phase=${1:?usage: container_lab.sh setup|scenarios|systemd|init|cleanup DIR}
 dir=${2:?usage: container_lab.sh PHASE DIR}
 
 skip_or_fail() {
@@ -93,6 +95,11 @@ systemd)
     requirements
     booted || { echo "[container] not booted: the setup test failed" >&2; exit 1; }
     inside bash /vagrant/tests/lab/systemd_in_container.sh
+    ;;
+init)
+    requirements
+    booted || { echo "[container] not booted: the setup test failed" >&2; exit 1; }
+    inside bash /vagrant/tests/lab/init_in_container.sh
     ;;
 cleanup)
     bash "$container" destroy "$dir"

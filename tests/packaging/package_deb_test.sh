@@ -14,24 +14,12 @@ PKG=zdd
 # timeout leaves it behind, and the next run may then remove it; any other zdd is not touched.
 MARKER=/var/lib/zdd-package-test.installed
 
-# shellcheck source=tests/support/skip.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../support/skip.sh"
+# shellcheck source=tests/support/check.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../support/check.sh"
 [[ $(id -u) -eq 0 ]] || skip_or_fail "needs root (dpkg -i into the system)"
 for c in cpack dpkg dpkg-deb systemd-analyze; do
     command -v "$c" >/dev/null || skip_or_fail "$c not found (scripts/install-deps.sh)"
 done
-
-failures=0
-pass() { printf '[CHECK] ok   %s\n' "$*"; }
-fail() {
-    printf '[CHECK] FAIL %s\n' "$*"
-    failures=$((failures + 1))
-}
-check() {  # DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if "$@"; then pass "$what"; else fail "$what"; fi
-}
 
 if dpkg-query -W -f='${Status}' "$PKG" 2>/dev/null | grep -q 'ok installed'; then
     [[ -e $MARKER ]] || {
@@ -109,6 +97,9 @@ mkdir -p "$WORK/cfg-units"
 check "zdd accepts /etc/zdd/zdd.conf (install-units --config)" \
     /usr/bin/zdd install-units --config /etc/zdd/zdd.conf --service zddcfg --dir "$WORK/cfg-units"
 check "the nginx example is installed" test -s /usr/share/doc/zdd/examples/nginx/zdd-site.conf
+for c in zdd vibe-zero-downtime drain-inspector; do
+    check "bash completion for $c is installed" test -s "/usr/share/bash-completion/completions/$c"
+done
 
 # --- systemd units ---------------------------------------------------------------------------------
 echo "== zdd install-units --service zddpkg --dir $WORK/units"
@@ -149,8 +140,4 @@ rm -f "$MARKER"
 check "/usr/bin/zdd is gone after the purge" test ! -e /usr/bin/zdd
 check "/etc/zdd/zdd.conf is gone after the purge" test ! -e /etc/zdd/zdd.conf
 
-if ((failures)); then
-    echo "package_deb: $failures check(s) FAILED"
-    exit 1
-fi
-echo "package_deb: all checks passed"
+finish_checks package_deb

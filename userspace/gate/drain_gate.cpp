@@ -40,18 +40,32 @@ GateVerdict evaluate_gate(const std::optional<AppReport>& app, const Snapshot& k
         f.streams = app->active_streams;
     }
 
+    // --ignore-remote peers: listed apart, in no class.
+    auto ignored = [&](const SocketSample& s) {
+        return std::any_of(policy.ignore_remote.begin(), policy.ignore_remote.end(),
+                           [&](const PeerCidr& c) { return c.contains(s.remote); });
+    };
     // Counted first, copied only into the lists a verdict keeps (a drain may see 50k sockets).
     for (const auto& s : kernel.sockets) {
         if (s.local.port != port) continue;
+        if (ignored(s)) {
+            v.ignored.push_back(s);
+            continue;
+        }
         if (s.verdict.cls == ZDD_CLASS_ACTIVE) ++f.active;
         if (s.verdict.cls == ZDD_CLASS_IDLE) ++f.idle;
         if (s.verdict.cls == ZDD_CLASS_STUCK) ++f.stuck;  // closing never blocks
     }
     auto take = [&](uint32_t cls, std::vector<SocketSample>& into) {
         for (const auto& s : kernel.sockets)
-            if (s.local.port == port && s.verdict.cls == cls) into.push_back(s);
+            if (s.local.port == port && s.verdict.cls == cls && !ignored(s)) into.push_back(s);
     };
     take(ZDD_CLASS_STUCK, v.stuck);
+    f.ignored = static_cast<int64_t>(v.ignored.size());
+    const std::string ignored_note = v.ignored.empty()
+                                         ? ""
+                                         : "; " + plural(f.ignored, "connection") +
+                                               " from ignored peers (--ignore-remote) not counted";
 
     // Every rule that holds contributes to the reason, so the operator sees all of it at once.
     std::vector<std::string> why;
@@ -84,7 +98,7 @@ GateVerdict evaluate_gate(const std::optional<AppReport>& app, const Snapshot& k
         std::string r;
         for (const auto& w : why) r += (r.empty() ? "" : "; ") + w;
         if (f.listeners == 0) r += " (no LISTEN socket left on the port)";
-        v.reason = r;
+        v.reason = r + ignored_note;
         return v;
     }
 
@@ -94,6 +108,7 @@ GateVerdict evaluate_gate(const std::optional<AppReport>& app, const Snapshot& k
     if (!v.stuck.empty())
         v.reason += "; " + plural(f.stuck, "stuck socket") + " left (not blocking)";
     if (f.idle > 0) v.reason += "; " + plural(f.idle, "idle socket") + " left";
+    v.reason += ignored_note;
     return v;
 }
 
@@ -113,7 +128,8 @@ std::string progress_line(const GateVerdict& v, int64_t waited_seconds) {
     o << "[INFO] Waiting [" << waited_seconds / 60 << "m " << waited_seconds % 60
       << "s]... Connections: " << f.connections << ", Requests: " << app_figure(f.requests)
       << ", Streams: " << app_figure(f.streams) << " (Active: " << f.active << ", Idle: " << f.idle
-      << ", Stuck: " << f.stuck << ")";
+      << ", Stuck: " << f.stuck << (f.ignored > 0 ? ", Ignored: " + std::to_string(f.ignored) : "")
+      << ")";
     // The seed's line says everything when the app accounts for the work; otherwise say why.
     bool app_explains = f.streams > 0 || f.requests > 0;
     if (v.state == GateState::Wait && !app_explains && !v.reason.empty()) o << " - " << v.reason;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "gate/peer_cidr.hpp"
 #include "monitor/socket_sample.hpp"
 
 namespace drainmon {
@@ -27,6 +28,9 @@ struct AppReport {
 struct GatePolicy {
     bool idle_ok = false;  // idle keepalives never block, even without an app report
     bool strict = false;   // stuck sockets block (until the timeout)
+    // --ignore-remote: connections from these peers are listed (GateVerdict::ignored) but
+    // neither hold the drain nor count in any class.
+    std::vector<PeerCidr> ignore_remote = {};
 };
 
 enum class GateState {
@@ -46,6 +50,7 @@ struct GateFigures {
     int64_t idle = 0;
     int64_t stuck = 0;
     int64_t listeners = 0;
+    int64_t ignored = 0;  // connections from --ignore-remote peers (in no class)
 };
 
 struct GateVerdict {
@@ -54,6 +59,7 @@ struct GateVerdict {
     GateFigures figures;
     std::vector<SocketSample> blocking;  // sockets that hold the drain (by class and policy)
     std::vector<SocketSample> stuck;     // every stuck socket, blocking or not (to be listed)
+    std::vector<SocketSample> ignored;   // from --ignore-remote peers: listed, never counted
 };
 
 // `kernel` is a snapshot that covers `port` (the gate's own poll connections already left

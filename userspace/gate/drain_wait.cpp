@@ -145,6 +145,8 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
     DrainResult r;
     const auto start = Clock::now();
     const auto deadline = o.timeout.count() > 0 ? start + o.timeout : Clock::time_point::max();
+    const auto min_end = start + o.min_drain;
+    auto min_drain_holds = [&](Clock::time_point t) { return t < min_end && t < deadline; };
     auto next_poll = start;
     auto last_poll = Clock::time_point::min();
     auto next_progress = start;
@@ -207,6 +209,8 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
             next_poll = std::min(next_poll, last_poll + kMinEarlyPollGap);
         }
 
+        // --min-drain: nothing blocks, but routing changes may still be on their way.
+        bool held = false;
         // No connection at all (ours included): decide from the counters, no walk. Not when a
         // walk saw the counters incomplete (sockets beyond the map would be missed).
         if (count == 0 && !view_incomplete) {
@@ -221,7 +225,8 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
                 r.verdict = std::move(v);
                 r.end = r.verdict.state == GateState::Gone ? DrainEnd::gone : DrainEnd::drained;
                 r.from_counts = true;
-                return r;
+                if (!min_drain_holds(now)) return r;
+                held = true;
             }
         }
 
@@ -252,7 +257,8 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
             r.waited_s = waited();
             if (r.verdict.state != GateState::Wait) {
                 r.end = r.verdict.state == GateState::Gone ? DrainEnd::gone : DrainEnd::drained;
-                return r;
+                if (!min_drain_holds(now)) return r;
+                held = true;
             }
             now = Clock::now();
         }
@@ -263,13 +269,20 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
         // Progress lines only from a fresh walk: the line and its classes are one view.
         if (walk_now && (now >= next_progress || r.verdict.reason != last_reason)) {
             std::string line = drainmon::progress_line(r.verdict, static_cast<int64_t>(r.waited_s));
+            if (held)
+                line +=
+                    " - " + r.verdict.reason + "; --min-drain holds for " +
+                    std::to_string(std::chrono::ceil<std::chrono::seconds>(min_end - now).count()) +
+                    "s more";
             if (!r.app_note.empty()) line += " [" + r.app_note + "]";
             log << line << std::endl;
+            if (o.on_progress) o.on_progress(r);
             last_reason = r.verdict.reason;
             next_progress = now + o.progress_every;
         }
 
         auto wake = std::min(deadline, std::max(next_progress, next_walk_ok));
+        if (held) wake = std::min(wake, min_end);
         if (app) wake = std::min(wake, next_poll);
         if (class_change) wake = std::min(wake, std::max(*class_change, next_walk_ok));
         if (want_walk && !walk_now) wake = std::min(wake, next_walk_ok);

@@ -25,6 +25,8 @@
 
 namespace drainmon {
 
+struct DrainResult;
+
 struct DrainWaitOptions {
     std::string host = "127.0.0.1";  // where the old instance answers /health/deployment
     uint16_t port = 0;               // the old instance's port
@@ -33,10 +35,15 @@ struct DrainWaitOptions {
     std::chrono::milliseconds app_timeout{2000};
     bool unauthorized_ends = false;        // a 401 ends the wait (DrainEnd::unauthorized)
     std::chrono::milliseconds timeout{0};  // 0 = wait forever
+    // --min-drain: never declare drained sooner than this after the start (nothing blocking
+    // before then keeps the wait going; the timeout still ends it).
+    std::chrono::milliseconds min_drain{0};
     std::chrono::milliseconds app_poll{1000};
     std::chrono::milliseconds progress_every{5000};
     GatePolicy policy;
     zdd_thresholds thresholds = default_thresholds();
+    // Called at each progress line with the current figures (zdd's --metrics-textfile).
+    std::function<void(const DrainResult&)> on_progress;
 };
 
 enum class DrainEnd { drained, gone, timed_out, interrupted, unauthorized };

@@ -111,6 +111,14 @@ int main(int argc, char** argv) {
                      "Seconds between progress lines on stderr")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
+    wait->add_option("--min-drain", wait_o.min_drain_s,
+                     "Never declare drained sooner than this many seconds (routing changes "
+                     "propagate after the hook starts)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    wait->add_option("--ignore-remote", wait_o.ignore_remote,
+                     "CIDR (repeatable): connections from these peers (monitoring agents) "
+                     "neither hold the drain nor count; listed as ignored");
 
     WatchOptions watch_o;
     auto* watch = app.add_subcommand(

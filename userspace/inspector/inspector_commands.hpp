@@ -45,6 +45,8 @@ struct WaitOptions {
     double poll_interval_s = 1.0;
     double app_timeout_s = 2.0;
     double progress_interval_s = 3.0;
+    double min_drain_s = 0;                  // never declare drained sooner
+    std::vector<std::string> ignore_remote;  // CIDRs whose connections are not counted
 };
 
 struct WatchOptions {

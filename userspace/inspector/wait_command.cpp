@@ -44,6 +44,8 @@ void list_sockets(const GateVerdict& v) {
         });
         if (!blocking) std::cout << "  stuck (not blocking): " << describe_socket(s) << "\n";
     }
+    for (const auto& s : v.ignored)
+        std::cout << "  ignored (--ignore-remote): " << describe_socket(s) << "\n";
 }
 
 }  // namespace
@@ -66,6 +68,12 @@ int run_wait(const WaitOptions& o) {
     w.timeout = seconds_ms(o.timeout_s);
     w.unauthorized_ends = true;  // a wrong token is a configuration error here: exit 2
     w.policy = GatePolicy{o.idle_ok, o.strict};
+    try {
+        for (const auto& c : o.ignore_remote) w.policy.ignore_remote.push_back(parse_peer_cidr(c));
+    } catch (const CidrError& e) {
+        throw UsageError(e.what());
+    }
+    w.min_drain = seconds_ms(o.min_drain_s);
     w.thresholds = backend_options(o.common).thresholds;
 
     auto backend = open_backend(o.common);
