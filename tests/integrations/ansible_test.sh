@@ -17,7 +17,7 @@ ans="$src/integrations/ansible"
 # shellcheck source=tests/integrations/lib.sh
 source "$here/lib.sh"
 need ansible-playbook ansible-lint nginx curl python3
-[[ $(id -u) -eq 0 ]] || skip "needs root (nginx workers switch user)"
+[[ $(id -u) -eq 0 ]] || skip_or_fail "needs root (nginx workers switch user)"
 zdd="$build/orchestrator/zdd"
 app="$build/examples/demo-app/zdd-demo-app"
 for b in "$zdd" "$app"; do [[ -x "$b" ]] || { echo "not built: $b" >&2; exit 1; }; done

@@ -1,12 +1,8 @@
 # shellcheck shell=bash
-# Sourced by the integrations tests: a missing tool or privilege skips (exit 77) outside CI
-# and fails under CI=true.
-skip() {
-    echo "$1" >&2
-    if [[ "${CI:-}" == true ]]; then exit 1; fi
-    exit 77
-}
+# Sourced by the integrations tests: need TOOL... (a missing one skips outside CI, fails in CI).
+# shellcheck source=tests/support/skip.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../support/skip.sh"
 need() {
     local t
-    for t in "$@"; do command -v "$t" >/dev/null || skip "missing tool: $t"; done
+    for t in "$@"; do command -v "$t" >/dev/null || skip_or_fail "missing tool: $t"; done
 }
