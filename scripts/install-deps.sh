@@ -6,7 +6,7 @@
 #              dpkg-shlibdeps step needs it and minimal Debian lacks it)
 #   --test     everything scripts/test.sh runs on top: clang-format, fuzz runtimes, wrk,
 #              nftables, promtool, shellcheck, vagrant, and debootstrap + systemd-nspawn for
-#              the systemd container tests
+#              the systemd container tests, yamllint + ansible for tests/integrations
 # No option: all three (scripts/test.sh, CI). The VM lab's provisioner uses --runtime --build.
 # Usage: install-deps.sh [--runtime] [--build] [--test] [--check]
 #   --check  list what is missing and exit 1 if anything is, installing nothing
@@ -24,6 +24,7 @@ TEST=(
   libclang-rt-14-dev  # libFuzzer + ASan/UBSan runtimes for fuzz/ (scripts/fuzz.sh)
   wrk nftables prometheus shellcheck vagrant
   debootstrap systemd-container  # the Debian 12 container of tests/lab (systemd-nspawn)
+  yamllint python3-yaml ansible-core ansible-lint  # integrations/ tests (tests/integrations)
 )
 
 sets=()
