@@ -26,6 +26,8 @@ enum ExitCode : int {
     kExitNothingToDo = 15,  // rollback/drain has nothing to act on
     kExitStopFailed = 16,   // the old instance would not exit
     kExitServingDied = 17,  // the new color died during the drain: traffic is back on the old one
+    kExitUnsafeStateDir = 18,  // state dir (or something in it) owned by another user or
+                               // writable by group/others, or a release outside it
 };
 
 // A failure that ends the command: one line for the operator and its exit code.
@@ -53,7 +55,9 @@ inline std::string exit_code_help() {
            " 14  state file corrupt or unwritable\n"
            " 15  nothing to do (no previous color to roll back to, nothing draining)\n"
            " 16  the old instance would not exit\n"
-           " 17  the new color died while the old one drained: the old one serves again\n";
+           " 17  the new color died while the old one drained: the old one serves again\n"
+           " 18  unsafe state dir: it or something in it is owned by another user or writable\n"
+           "     by group/others (or state.json names a release outside its releases dir)\n";
 }
 
 }  // namespace zdd
