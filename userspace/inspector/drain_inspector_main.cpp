@@ -5,6 +5,7 @@
 #include <iostream>
 #include <string>
 
+#include "common/duration_option.hpp"
 #include "gate/app_report.hpp"
 #include "inspector/inspector_commands.hpp"
 
@@ -38,15 +39,15 @@ void add_common(CLI::App* cmd, CommonOptions& c) {
         ->capture_default_str();
     cmd->add_option("--idle-after", c.idle_after_s,
                     "Seconds without data before a connection may count as idle")
-        ->check(CLI::NonNegativeNumber)
+        ->check(drainmon::duration_check(drainmon::ZeroIs::allowed))
         ->capture_default_str();
     cmd->add_option("--push-gap", c.push_gap_s,
                     "Seconds between the last request and a later send that mark a server push")
-        ->check(CLI::NonNegativeNumber)
+        ->check(drainmon::duration_check(drainmon::ZeroIs::allowed))
         ->capture_default_str();
     cmd->add_option("--stuck-after", c.stuck_after_s,
                     "Seconds without progress before a connection counts as stuck")
-        ->check(CLI::NonNegativeNumber)
+        ->check(drainmon::duration_check(drainmon::ZeroIs::allowed))
         ->capture_default_str();
     cmd->add_option("--max-sockets", c.max_sockets,
                     "BPF: sockets tracked at once (beyond it the counts say incomplete)")
@@ -62,6 +63,8 @@ int main(int argc, char** argv) {
         "closing) - and the drain gate that tells when an instance can stop.",
         kProgram};
     app.footer(
+        "Durations are seconds with decimals, at most 2592000 (30 days); non-zero ones at least\n"
+        "0.001.\n"
         "Exit codes: 0 ok (drained), 1 wait timed out, 2 usage, setup or configuration error.\n"
         "Run 'drain-inspector SUBCOMMAND --help' for a subcommand's options.");
     app.require_subcommand(1);
@@ -86,9 +89,10 @@ int main(int argc, char** argv) {
         "prints what is left and exits 1. Usable as a preStop hook.");
     add_ports(wait, wait_ports, true);
     add_common(wait, wait_o.common);
-    wait->add_option("-t,--timeout", wait_o.timeout_s, "Seconds to wait at most; 0 waits forever")
+    wait->add_option("-t,--timeout", wait_o.timeout_s,
+                     "Seconds to wait at most (up to 2592000, 30 days); 0 waits forever")
         ->envname("DRAIN_TIMEOUT")
-        ->check(CLI::NonNegativeNumber)
+        ->check(drainmon::duration_check(drainmon::ZeroIs::forever))
         ->capture_default_str();
     wait->add_flag("--strict", wait_o.strict, "Stuck connections block too (until the timeout)");
     wait->add_flag("--idle-ok", wait_o.idle_ok, "Idle keepalive connections never block");
@@ -100,14 +104,14 @@ int main(int argc, char** argv) {
                      "mode 0600 (default: $VIBE_DEPLOYMENT_TOKEN)")
         ->needs(url);
     wait->add_option("--poll-interval", wait_o.poll_interval_s, "Seconds between app polls")
-        ->check(CLI::PositiveNumber)
+        ->check(drainmon::duration_check(drainmon::ZeroIs::refused))
         ->capture_default_str();
     wait->add_option("--app-timeout", wait_o.app_timeout_s, "Seconds one app poll may take")
-        ->check(CLI::PositiveNumber)
+        ->check(drainmon::duration_check(drainmon::ZeroIs::refused))
         ->capture_default_str();
     wait->add_option("--progress-interval", wait_o.progress_interval_s,
                      "Seconds between progress lines on stderr")
-        ->check(CLI::PositiveNumber)
+        ->check(drainmon::duration_check(drainmon::ZeroIs::refused))
         ->capture_default_str();
 
     WatchOptions watch_o;
@@ -118,7 +122,7 @@ int main(int argc, char** argv) {
     add_ports(watch, watch_ports, false);
     add_common(watch, watch_o.common);
     watch->add_option("-i,--interval", watch_o.interval_s, "Seconds between refreshes")
-        ->check(CLI::PositiveNumber)
+        ->check(drainmon::duration_check(drainmon::ZeroIs::refused))
         ->capture_default_str();
     watch
         ->add_option("-n,--iterations", watch_o.iterations,
