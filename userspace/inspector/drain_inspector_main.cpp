@@ -1,5 +1,6 @@
 // drain-inspector: what the kernel knows about the TCP connections of a port, and the drain
-// gate as a standalone command. Exit codes: 0 ok, 1 wait timed out, 2 usage/setup/config error.
+// gate as a standalone command. Exit codes: 0 ok, 1 wait timed out, 2 usage/setup/config error,
+// 3 serve's address in use.
 #include <CLI/CLI.hpp>
 
 #include <iostream>
@@ -65,7 +66,8 @@ int main(int argc, char** argv) {
     app.footer(
         "Durations are seconds with decimals, at most 2592000 (30 days); non-zero ones at least\n"
         "0.001.\n"
-        "Exit codes: 0 ok (drained), 1 wait timed out, 2 usage, setup or configuration error.\n"
+        "Exit codes: 0 ok (drained), 1 wait timed out, 2 usage, setup or configuration error,\n"
+        "3 serve: the listen address is already in use.\n"
         "Run 'drain-inspector SUBCOMMAND --help' for a subcommand's options.");
     app.require_subcommand(1);
 
