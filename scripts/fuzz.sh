@@ -9,6 +9,7 @@
 #   --fast-build    build with -O0 (about twice as fast to build, slower to fuzz: CI smoke)
 #   --build-dir D   where to build and keep the grown corpus (default <repo>/build-fuzz)
 #   TARGET          any of: app_report nginx_upstream state_file config_file nginx_conf
+#                   duration zdd_cli
 # exit codes: 0 no crash, 1 a target crashed (or broke a contract), 2 usage or build error
 set -euo pipefail
 
@@ -17,10 +18,10 @@ seconds=60
 build="$root/build-fuzz"
 keep_going=()
 opt=-O1
-all=(app_report nginx_upstream state_file config_file nginx_conf)
+all=(app_report nginx_upstream state_file config_file nginx_conf duration zdd_cli)
 targets=()
 
-usage() { sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 while (($#)); do
   case "$1" in
