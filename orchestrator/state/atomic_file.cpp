@@ -79,11 +79,12 @@ std::optional<std::string> read_file_at(int dirfd, const std::string& name,
     return read_all(fd.get(), shown, max_bytes);
 }
 
-void write_file_atomic_at(int dirfd, const std::string& name, const std::filesystem::path& shown,
-                          std::string_view content, mode_t mode) {
-    struct stat st {};
-    if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
-        mode = st.st_mode & 07777;
+namespace {
+
+// Temp file in dirfd, written, fsynced, renamed over `name` (a planted symlink is replaced,
+// never followed), dir fsynced. `mode` is the final mode, whatever the umask.
+void replace_at(int dirfd, const std::string& name, const std::filesystem::path& shown,
+                std::string_view content, mode_t mode) {
     // A fresh name each try; O_EXCL|O_NOFOLLOW so nothing planted under it is reused.
     std::string tmp;
     UniqueFd fd;
@@ -96,6 +97,7 @@ void write_file_atomic_at(int dirfd, const std::string& name, const std::filesys
         if (!fd && errno != EEXIST) throw FileError(errstr("cannot create a temp file for", shown));
     }
     if (!fd) throw FileError("cannot create a temp file for " + shown.string());
+    // From here on, any failure removes the temp file.
     auto fail = [&](const std::string& what) {
         FileError e(errstr(what, shown.parent_path() / tmp));
         ::unlinkat(dirfd, tmp.c_str(), 0);
@@ -110,10 +112,20 @@ void write_file_atomic_at(int dirfd, const std::string& name, const std::filesys
     if (::fchmod(fd.get(), mode) != 0) fail("cannot chmod");
     if (::fsync(fd.get()) != 0) fail("cannot fsync");
     fd.reset();
-    // rename replaces a planted symlink itself, never its target.
     if (::renameat(dirfd, tmp.c_str(), dirfd, name.c_str()) != 0)
         fail("cannot rename over " + shown.string() + ":");
+    // The rename itself is durable only once the directory is synced.
     ::fsync(dirfd);
+}
+
+}  // namespace
+
+void write_file_atomic_at(int dirfd, const std::string& name, const std::filesystem::path& shown,
+                          std::string_view content, mode_t mode) {
+    struct stat st {};
+    if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+        mode = st.st_mode & 07777;
+    replace_at(dirfd, name, shown, content, mode);
 }
 
 void write_file_atomic(const std::filesystem::path& path, std::string_view content, mode_t mode) {
@@ -121,30 +133,9 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
     if (dir.empty()) dir = ".";
     struct stat st {};
     if (::stat(path.c_str(), &st) == 0) mode = st.st_mode & 07777;
-
-    std::string tmpl = (dir / ("." + path.filename().string() + ".tmpXXXXXX")).string();
-    UniqueFd fd(::mkostemp(tmpl.data(), O_CLOEXEC));
-    if (!fd) throw FileError(errstr("cannot create a temp file in", dir));
-    // From here on, any failure removes the temp file.
-    auto fail = [&](const std::string& what) {
-        FileError e(errstr(what, tmpl));
-        ::unlink(tmpl.c_str());
-        throw e;
-    };
-    try {
-        write_all(fd.get(), content);
-    } catch (const std::system_error& e) {
-        errno = e.code().value();
-        fail("cannot write");
-    }
-    if (::fchmod(fd.get(), mode) != 0) fail("cannot chmod");
-    if (::fsync(fd.get()) != 0) fail("cannot fsync");
-    fd.reset();
-    if (::rename(tmpl.c_str(), path.c_str()) != 0)
-        fail("cannot rename over " + path.string() + ":");
-    // The rename itself is durable only once the directory is synced.
     UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (dfd) ::fsync(dfd.get());
+    if (!dfd) throw FileError(errstr("cannot create a temp file in", dir));
+    replace_at(dfd.get(), path.filename().string(), path, content, mode);
 }
 
 }  // namespace zdd
