@@ -25,7 +25,8 @@ class ConnectionPool final : public httplib::TaskQueue {
     ConnectionPool& operator=(const ConnectionPool&) = delete;
 
     // Runs fn on a new thread; at capacity (or when no thread can be made) runs it right here
-    // with refusing() true, and the connection is answered 503 and closed at once.
+    // with refusing() true, and the connection goes to the overflow lane (health endpoints
+    // only, 503 for the rest).
     void enqueue(std::function<void()> fn) override;
     // Returns once every connection thread has finished.
     void shutdown() override;

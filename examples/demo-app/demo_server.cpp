@@ -1,5 +1,7 @@
 #include "demo_server.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -33,6 +35,23 @@ void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
     res.set_content(body.dump() + "\n", "application/json");
 }
 
+// The same answer as raw HTTP, for the overflow lane (which has no httplib response).
+std::string raw_json(const JsonAnswer& a) {
+    const char* reason = a.status == 200   ? "OK"
+                         : a.status == 401 ? "Unauthorized"
+                                           : "Service Unavailable";
+    const std::string body = a.body.dump() + "\n";
+    return "HTTP/1.1 " + std::to_string(a.status) + " " + reason +
+           "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+           (a.www_authenticate ? "\r\nWWW-Authenticate: Bearer" : "") +
+           "\r\nConnection: close\r\n\r\n" + body;
+}
+
+void send_answer(httplib::Response& res, const JsonAnswer& a) {
+    if (a.www_authenticate) res.set_header("WWW-Authenticate", "Bearer");
+    send_json(res, a.status, a.body);
+}
+
 void bad_request(httplib::Response& res, const std::string& reason) {
     res.status = 400;
     res.set_content(reason + "\n", "text/plain");
@@ -41,7 +60,10 @@ void bad_request(httplib::Response& res, const std::string& reason) {
 }  // namespace
 
 DemoServer::DemoServer(AppState& state, ServerOptions options)
-    : state_(state), options_(std::move(options)) {
+    : state_(state),
+      options_(std::move(options)),
+      lane_([this](const RequestHead& h) { return overflow_answer(h); }, options_.overflow_held,
+            options_.overflow_head_timeout) {
     const size_t max = options_.max_connections;
     new_task_queue = [max] { return new ConnectionPool(max); };
     // Only for the Keep-Alive header httplib writes; our connection loop enforces both.
@@ -89,33 +111,11 @@ void DemoServer::add_routes() {
     });
 
     Get("/health", [this](const httplib::Request&, httplib::Response& res) {
-        send_json(res, 200, {{"status", "ok"}, {"version", state_.identity().version}});
+        send_answer(res, health_answer());
     });
 
     Get("/health/deployment", [this](const httplib::Request& req, httplib::Response& res) {
-        switch (check_bearer(req.get_header_value("Authorization"), options_.token)) {
-            case AuthResult::not_configured:
-                send_json(res, 503,
-                          {{"error", "Service Unavailable"},
-                           {"reason", "no deployment token configured (VIBE_DEPLOYMENT_TOKEN)"}});
-                return;
-            case AuthResult::unauthorized:
-                res.set_header("WWW-Authenticate", "Bearer");
-                send_json(res, 401, {{"error", "unauthorized"}});
-                return;
-            case AuthResult::allowed:
-                break;
-        }
-        const auto& id = state_.identity();
-        send_json(res, 200,
-                  {{"status", phase_name(state_.phase())},
-                   {"version", id.version},
-                   {"activeStreams", state_.active_streams()},
-                   {"activeRequests", state_.active_requests()},
-                   {"deploymentColor", id.color},
-                   {"port", id.port},
-                   {"uptimeSeconds", state_.uptime_seconds()},
-                   {"readyForShutdown", state_.ready_for_shutdown()}});
+        send_answer(res, deployment_answer(req.get_header_value("Authorization")));
     });
 
     Get("/stream/test", [this](const httplib::Request& req, httplib::Response& res) {
@@ -149,12 +149,51 @@ void DemoServer::add_routes() {
     });
 }
 
+JsonAnswer DemoServer::health_answer() const {
+    return {200, {{"status", "ok"}, {"version", state_.identity().version}}};
+}
+
+JsonAnswer DemoServer::deployment_answer(const std::string& authorization) const {
+    switch (check_bearer(authorization, options_.token)) {
+        case AuthResult::not_configured:
+            return {503,
+                    {{"error", "Service Unavailable"},
+                     {"reason", "no deployment token configured (VIBE_DEPLOYMENT_TOKEN)"}}};
+        case AuthResult::unauthorized:
+            return {401, {{"error", "unauthorized"}}, true};
+        case AuthResult::allowed:
+            break;
+    }
+    const auto& id = state_.identity();
+    return {200,
+            {{"status", phase_name(state_.phase())},
+             {"version", id.version},
+             {"activeStreams", state_.active_streams()},
+             {"activeRequests", state_.active_requests()},
+             {"deploymentColor", id.color},
+             {"port", id.port},
+             {"uptimeSeconds", state_.uptime_seconds()},
+             {"readyForShutdown", state_.ready_for_shutdown()}}};
+}
+
+std::string DemoServer::overflow_answer(const RequestHead& head) const {
+    if (head.method != "GET") return {};
+    const std::string path = head.target.substr(0, head.target.find('?'));
+    if (path == "/health") return raw_json(health_answer());
+    if (path == "/health/deployment") return raw_json(deployment_answer(head.authorization));
+    return {};  // the lane answers 503
+}
+
 bool DemoServer::process_and_close_socket(int sock) {
     drainmon::UniqueFd fd(sock);
     if (ConnectionPool::refusing()) {
-        refuse(fd.get());
+        lane_.add(fd.release());  // past capacity: only the health endpoints answer
         return false;
     }
+    // httplib writes the head and the body separately: without TCP_NODELAY the body waits
+    // for the client's delayed ACK (~40 ms) on a reused keep-alive connection.
+    int one = 1;
+    ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     ConnectionStream strm(fd.get(), options_.read_timeout, options_.write_timeout);
     bool ok = true;
     for (size_t served = 0; served < options_.keep_alive_max_requests; ++served) {
@@ -186,25 +225,6 @@ bool DemoServer::await_request(int fd, bool first) {
         if (p[0].revents) return true;
         if (!first || state_.cancelled()) return false;
         n = 1;  // draining: keep waiting for this first request only
-    }
-}
-
-void DemoServer::refuse(int fd) {
-    const size_t n = refused_.fetch_add(1) + 1;
-    if (n == 1 || n % 100 == 0)
-        spdlog::warn("at capacity ({} connections): refused connection #{} with 503",
-                     options_.max_connections, n);
-    static const std::string body = "at capacity\n";
-    static const std::string answer =
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: " +
-        std::to_string(body.size()) + "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n" + body;
-    // Never blocks: this runs on the accepting thread.
-    (void)!::send(fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-    ::shutdown(fd, SHUT_WR);
-    // Consume what the client already sent, so the close does not become a reset that could
-    // destroy our answer before the client reads it.
-    char buf[4096];
-    while (::recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0) {
     }
 }
 

@@ -10,7 +10,10 @@
 
 #include <httplib.h>
 
+#include <nlohmann/json.hpp>
+
 #include "app_state.hpp"
+#include "overflow_lane.hpp"
 
 namespace zdd_demo {
 
@@ -23,6 +26,17 @@ struct ServerOptions {
     std::chrono::milliseconds keep_alive_timeout{5000};
     std::chrono::milliseconds read_timeout{5000};
     std::chrono::milliseconds write_timeout{5000};
+    // Past max_connections: connections held at once by the overflow lane (health endpoints
+    // only), and how long it waits for their request head.
+    size_t overflow_held = 128;
+    std::chrono::milliseconds overflow_head_timeout{2000};
+};
+
+// A JSON answer of the health endpoints, for httplib's routes and the overflow lane alike.
+struct JsonAnswer {
+    int status = 200;
+    nlohmann::json body;
+    bool www_authenticate = false;  // 401: WWW-Authenticate: Bearer
 };
 
 constexpr long kMaxWorkMs = 10 * 60 * 1000;
@@ -40,7 +54,7 @@ class DemoServer final : private httplib::Server {
     // kernel); connections already accepted carry on. Safe from any thread, idempotent.
     void close_listener();
 
-    size_t refused_connections() const { return refused_.load(); }
+    size_t refused_connections() const { return lane_.refused(); }
 
   private:
     // Replaces httplib's per-connection loop: refusal at capacity, our own socket stream,
@@ -48,13 +62,16 @@ class DemoServer final : private httplib::Server {
     bool process_and_close_socket(int sock) override;
     // Waits for the next request on a connection; false when it should close instead.
     bool await_request(int fd, bool first);
-    void refuse(int fd);
     void add_routes();
+    JsonAnswer health_answer() const;
+    JsonAnswer deployment_answer(const std::string& authorization) const;
+    // The overflow lane's answer for a health endpoint; empty for anything else.
+    std::string overflow_answer(const RequestHead& head) const;
 
     AppState& state_;
     const ServerOptions options_;
     std::atomic<bool> listener_closed_{false};
-    std::atomic<size_t> refused_{0};
+    OverflowLane lane_;  // last: its thread calls overflow_answer() until it is destroyed
 };
 
 }  // namespace zdd_demo

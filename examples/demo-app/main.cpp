@@ -70,8 +70,9 @@ int run(int argc, char** argv) {
         ->envname("DEPLOYMENT_COLOR")
         ->capture_default_str();
     cli.add_option("--max-connections,--threads", max_connections,
-                   "connections served at once, one thread each; beyond it a connection is "
-                   "answered 503 at once (default: 4096, or what the open-file limit allows)")
+                   "connections served at once, one thread each; beyond it only /health and "
+                   "/health/deployment answer, anything else gets 503 (default: 4096, or what "
+                   "the open-file limit allows)")
         ->check(CLI::Range(size_t{1}, size_t{1000000}));
     // Tests of idle keep-alive clients need them to outlive a drain.
     cli.add_option("--keep-alive-timeout", keep_alive_s,
@@ -90,12 +91,14 @@ int run(int argc, char** argv) {
     spdlog::cfg::load_env_levels();  // SPDLOG_LEVEL=warn quiets the per-stream lines
 
     const rlim_t fd_limit = raise_fd_limit();
-    const size_t fd_room = fd_limit > kSpareFds ? fd_limit - kSpareFds : 1;
+    // The overflow lane's connections need fds of their own beyond the served ones.
+    const rlim_t spare = kSpareFds + options.overflow_held;
+    const size_t fd_room = fd_limit > spare ? fd_limit - spare : 1;
     if (max_connections == 0) {
         max_connections = std::min<size_t>(4096, fd_room);
     } else if (max_connections > fd_room) {
         spdlog::error("--max-connections {} exceeds the open-file limit {} (minus {} spare)",
-                      max_connections, fd_limit, kSpareFds);
+                      max_connections, fd_limit, spare);
         return kExitUsage;
     }
     options.max_connections = max_connections;

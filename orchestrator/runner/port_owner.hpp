@@ -1,5 +1,5 @@
-// Who listens on a local TCP port, read from /proc (this network namespace): used to adopt a
-// host run by the original script (its instance's pid was never recorded) and to refuse a
+// Who listens on a local TCP port (this network namespace; sock_diag, then /proc/<pid>/fd): used to
+// adopt a host run by the original script (its instance's pid was never recorded) and to refuse a
 // start on a busy port without opening a connection to it.
 #pragma once
 
@@ -8,10 +8,13 @@
 #include <cstdint>
 #include <optional>
 
+#include "monitor/listening_ports.hpp"
+
 namespace zdd {
 
-// True when a LISTEN socket (IPv4 or IPv6) has local port `port`.
-bool port_listening(uint16_t port);
+// True when a LISTEN socket (IPv4 or IPv6) has local port `port`: the one check, shared with
+// drain-inspector.
+using drainmon::port_listening;
 // The process holding that LISTEN socket, when one can be found.
 std::optional<pid_t> listener_pid(uint16_t port);
 

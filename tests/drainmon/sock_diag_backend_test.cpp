@@ -2,6 +2,7 @@
 // wait_close() wakes on a close. Needs no root: sock_diag dumps this namespace's sockets.
 #include "monitor/sock_diag_backend.hpp"
 
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -283,4 +284,155 @@ TEST_CASE("sock_diag wait_close wakes when a watched connection closes") {
         p3.server.reset();
         CHECK(b.wait_close(10s));
     }
+}
+
+TEST_CASE("sock_diag's kernel filter returns only the port's sockets") {
+    auto lst = tcp_listen("127.0.0.1", 0);
+    uint16_t P = local_port(lst.get());
+    auto busy = tcp_listen("127.0.0.1", 0);
+    uint16_t Q = local_port(busy.get());
+    std::vector<TcpPair> mine, others;
+    for (int i = 0; i < 5; ++i) mine.push_back(tcp_pair(lst.get(), "127.0.0.1", P));
+    for (int i = 0; i < 300; ++i) others.push_back(tcp_pair(busy.get(), "127.0.0.1", Q));
+
+    // Rows as the kernel sends them: no check in userspace hides a filter that does not work.
+    drainmon::InetDiag diag;
+    constexpr uint32_t kEverything = 0xfff;
+    int rows = 0, listen = 0;
+    diag.dump({kEverything, P, false}, [&](const inet_diag_msg& r, const tcp_info* ti) {
+        CHECK(ntohs(r.id.idiag_sport) == P);
+        CHECK(ti == nullptr);  // not asked for
+        ++rows;
+        if (r.idiag_state == ZDD_TCP_LISTEN) ++listen;
+    });
+    CHECK(rows == 6);
+    CHECK(listen == 1);
+
+    int with_info = 0;
+    diag.dump({1u << ZDD_TCP_ESTABLISHED, P, true},
+              [&](const inet_diag_msg& r, const tcp_info* ti) {
+                  REQUIRE(ti != nullptr);
+                  CHECK(ti->tcpi_state == r.idiag_state);
+                  ++with_info;
+              });
+    CHECK(with_info == 5);
+
+    // Without a port, every matching socket of the namespace: the other port's too.
+    int all_q = 0;
+    diag.dump({1u << ZDD_TCP_ESTABLISHED, 0, false}, [&](const inet_diag_msg& r, const tcp_info*) {
+        if (ntohs(r.id.idiag_sport) == Q) ++all_q;
+    });
+    CHECK(all_q == 300);
+
+    SockDiagBackend b{drainmon::BackendOptions{}};
+    auto snap = b.snapshot({P});
+    CHECK(counts(snap, P).established == 5);
+    CHECK(snap.sockets.size() == 5);
+    for (const auto& s : snap.sockets) CHECK(s.local.port == P);
+}
+
+TEST_CASE("sock_diag counts() matches ss without a per-socket walk") {
+    SockDiagBackend b{drainmon::BackendOptions{}};
+    auto l6 = tcp_listen("::1", 0);
+    uint16_t P = local_port(l6.get());
+    auto l4 = tcp_listen("127.0.0.1", P);
+    std::vector<TcpPair> pairs;
+    for (int i = 0; i < 20; ++i) pairs.push_back(tcp_pair(l4.get(), "127.0.0.1", P));
+    for (int i = 0; i < 10; ++i) pairs.push_back(tcp_pair(l6.get(), "::1", P));
+    for (int i = 0; i < 4; ++i) pairs[i].client.reset();       // server ends to CLOSE_WAIT
+    REQUIRE(::shutdown(pairs[4].server.get(), SHUT_WR) == 0);  // FIN_WAIT2: closing
+    REQUIRE(zdd_test::wait_until(
+        [&] { return ss_count("close-wait", P) == 4 && ss_count("fin-wait-2", P) == 1; }, 2s));
+
+    auto walks = b.walks();
+    auto pc = b.counts(P);
+    CHECK(b.walks() == walks);  // counting is not a walk
+    CHECK(pc.port == P);
+    CHECK(pc.established == 25);
+    CHECK(pc.established == ss_count("established", P));
+    CHECK(pc.close_wait == ss_count("close-wait", P));
+    CHECK(pc.closing == 1);
+    CHECK(pc.listeners == 2);
+    CHECK(pc.listeners == ss_count("listening", P));
+    CHECK(pc.active + pc.idle + pc.stuck == 0);  // classes need a walk
+
+    auto snap = b.snapshot({P});
+    CHECK(b.walks() == walks + 1);
+    CHECK(snap.walks == b.walks());
+    const auto& sc = counts(snap, P);
+    CHECK(sc.established == pc.established);
+    CHECK(sc.close_wait == pc.close_wait);
+    CHECK(sc.closing == pc.closing);
+    CHECK(sc.listeners == pc.listeners);
+}
+
+TEST_CASE("sock_diag walk() streams what snapshot() collects") {
+    SockDiagBackend b{drainmon::BackendOptions{}};
+    auto lst = tcp_listen("127.0.0.1", 0);
+    uint16_t P = local_port(lst.get());
+    std::vector<TcpPair> pairs;
+    for (int i = 0; i < 7; ++i) pairs.push_back(tcp_pair(lst.get(), "127.0.0.1", P));
+
+    auto snap = b.snapshot({P});
+    Snapshot out;
+    std::set<uint16_t> remotes;
+    auto walks = b.walks();
+    b.walk(
+        {P, P}, [&](const drainmon::SocketSample& s) { remotes.insert(s.remote.port); }, out);
+    CHECK(b.walks() == walks + 1);
+    CHECK(out.sockets.empty());
+    REQUIRE(out.ports.size() == 1);
+    CHECK(out.ports[0].established == 7);
+    CHECK(out.ports[0].active == counts(snap, P).active);
+    CHECK(out.ports[0].active + out.ports[0].idle + out.ports[0].stuck == 7);
+    CHECK(remotes.size() == 7);
+    for (const auto& s : snap.sockets) CHECK(remotes.count(s.remote.port) == 1);
+}
+
+TEST_CASE("sock_diag watches at most max_ports ports, like the BPF backend") {
+    drainmon::BackendOptions opts;
+    opts.max_ports = 2;
+    SockDiagBackend b{opts};
+    b.watch(1001);
+    b.watch(1002);
+    b.watch(1001);  // already watched: no new entry
+    try {
+        b.watch(1003);
+        FAIL("a third port was accepted");
+    } catch (const drainmon::BackendError& e) {
+        CHECK(std::string(e.what()) == "cannot watch port 1003: already 2 ports (max_ports)");
+    }
+    CHECK_THROWS_AS(b.snapshot({1004}), drainmon::BackendError);
+    CHECK_THROWS_AS(b.counts(1005), drainmon::BackendError);
+    CHECK(b.snapshot({1001, 1002}).ports.size() == 2);
+
+    opts.max_ports = 0;
+    CHECK_THROWS_AS(SockDiagBackend{opts}, drainmon::BackendError);
+}
+
+TEST_CASE("sock_diag: while nothing closes, wait_close does not keep dumping") {
+    SockDiagBackend b{drainmon::BackendOptions{}};
+    REQUIRE(b.destroy_events());  // every kernel zdd supports multicasts socket destruction
+    auto lst = tcp_listen("127.0.0.1", 0);
+    uint16_t P = local_port(lst.get());
+    std::vector<TcpPair> pairs;
+    for (int i = 0; i < 3; ++i) pairs.push_back(tcp_pair(lst.get(), "127.0.0.1", P));
+    // Churn on another port: destroyed sockets that are not ours wake nothing.
+    auto other = tcp_listen("127.0.0.1", 0);
+    uint16_t Q = local_port(other.get());
+
+    b.watch(P);
+    CHECK_FALSE(b.wait_close(0ms));  // the first poll
+    const auto polls = b.polls();
+    for (int i = 0; i < 10; ++i) {
+        auto p = tcp_pair(other.get(), "127.0.0.1", Q);  // closed at once, both ends
+        CHECK_FALSE(b.wait_close(100ms));
+    }
+    // About 1 s without a change: at most the 2 s quiet poll, not one per 25 ms.
+    CHECK(b.polls() - polls <= 1);
+
+    pairs[1].server.reset();  // destroyed once the peer has acknowledged the FIN
+    pairs[1].client.reset();
+    CHECK(b.wait_close(10s));
+    CHECK(counts(b.snapshot({P}), P).established == 2);
 }

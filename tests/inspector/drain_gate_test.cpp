@@ -193,3 +193,27 @@ TEST_CASE("drain gate: listed sockets name 4-tuple, state, class and reason") {
     CHECK(d.find("CLOSE_WAIT") != std::string::npos);
     CHECK(d.find("stuck/close_wait") != std::string::npos);
 }
+
+TEST_CASE("drain gate: the next class change counts only crossings that change the class") {
+    const zdd_thresholds t = default_thresholds();  // idle 5 s, push gap 1 s, stuck 30 s
+    auto one = [&](zdd_classify_input in) {
+        Snapshot snap;
+        SocketSample s = sample(kPort, 40000, in.state, ZDD_CLASS_ACTIVE, ZDD_REASON_OTHER);
+        s.in = in;
+        s.verdict = classify(in, t);
+        snap.sockets.push_back(s);
+        return next_class_change(snap, kPort, t);
+    };
+    // Answered 2 s ago: active until idle_after, then idle (20 ms of slack for jiffies).
+    auto recent = one({ZDD_TCP_ESTABLISHED, 2000, 2010, 2000, 0, 0, 0, 0, 0, 0, 65535});
+    REQUIRE(recent);
+    CHECK(recent->count() == 3000 + 20);
+    // An idle keepalive with nothing in flight stays idle past stuck_after: no timer.
+    CHECK_FALSE(one({ZDD_TCP_ESTABLISHED, 20000, 20010, 20000, 0, 0, 0, 0, 0, 0, 65535}));
+    // Bytes in flight unacked for 10 s: stuck at stuck_after.
+    auto stalled = one({ZDD_TCP_ESTABLISHED, 10000, 60000, 10000, 100, 100, 0, 0, 0, 0, 65535});
+    REQUIRE(stalled);
+    CHECK(stalled->count() == 20000 + 20);
+    // Sockets of other ports and closing ones never set the timer.
+    CHECK_FALSE(one({ZDD_TCP_FIN_WAIT1, 10, 10, 10, 0, 0, 0, 0, 0, 0, 65535}));
+}

@@ -129,6 +129,7 @@ TEST_CASE("snapshot --json counts a real listener's connections") {
     auto j = nlohmann::json::parse(r.out);
     CHECK(j["backend"] == backend);
     CHECK(j["incomplete"] == false);
+    CHECK(j["walks"].is_number_unsigned());  // the backend's per-socket passes so far
     REQUIRE(j["ports"].size() == 1);
     CHECK(j["ports"][0]["port"] == port);
     CHECK(j["ports"][0]["established"] == 25);
@@ -222,6 +223,8 @@ TEST_CASE("wait exits 0 within a second of the last connection closing") {
     CHECK(status == 0);
     CHECK(took < 1s);
     CHECK(wait.out().find("drained") != std::string::npos);
+    // The last close was seen in the counters: no walk was needed to end it.
+    CHECK(wait.err().find("; the end came from the counters") != std::string::npos);
 }
 
 TEST_CASE("wait --idle-ok returns once the last active socket turns idle") {

@@ -64,7 +64,7 @@ TEST_CASE("prometheus text: promtool accepts it and the values are right") {
     for (const char* family :
          {"zdd_tcp_connections gauge", "zdd_tcp_state_changes_total counter",
           "zdd_monitor_map_overflow_total counter", "zdd_monitor_counter_underflow_total counter",
-          "zdd_monitor_info gauge"}) {
+          "zdd_monitor_walks_total counter", "zdd_monitor_info gauge"}) {
         std::string name = std::string(family).substr(0, std::string(family).find(' '));
         CHECK(text.find("# HELP " + name + " ") != std::string::npos);
         CHECK(text.find(std::string("# TYPE ") + family + "\n") != std::string::npos);
@@ -85,6 +85,7 @@ TEST_CASE("prometheus text: promtool accepts it and the values are right") {
     CHECK(s.at("zdd_monitor_map_overflow_total") == 3);
     CHECK(s.at("zdd_monitor_counter_underflow_total") == 0);
     CHECK(s.at("zdd_monitor_incomplete") == 1);
+    CHECK(s.at("zdd_monitor_walks_total") == 4);
     CHECK(s.at(R"(zdd_monitor_info{backend="bpf"})") == 1);
 
     // Class counts of a port add up to its sampled sockets.

@@ -14,6 +14,7 @@ inline drainmon::Snapshot fixture_snapshot() {
     snap.overflow = 3;
     snap.underflow = 0;
     snap.incomplete = true;
+    snap.walks = 4;
     PortCounts a;
     a.port = 8080;
     a.established = 2;

@@ -1,10 +1,11 @@
 // The snapshot JSON: exactly the names scripts read (issues 2 and 3), IPv6 in brackets.
 #include <catch2/catch.hpp>
 #include <set>
+#include <sstream>
 #include <string>
 
-#include "snapshot_fixture.hpp"
 #include "render/snapshot_json.hpp"
+#include "snapshot_fixture.hpp"
 
 using namespace drainmon;
 
@@ -23,11 +24,12 @@ TEST_CASE("snapshot json: names and values") {
     auto j = nlohmann::json::parse(snapshot_to_json(zdd_test::fixture_snapshot()).dump(2));
 
     CHECK(keys(j) == std::set<std::string>{"backend", "overflow", "underflow", "incomplete",
-                                           "ports", "sockets"});
+                                           "walks", "ports", "sockets"});
     CHECK(j["backend"] == "bpf");
     CHECK(j["overflow"] == 3);
     CHECK(j["underflow"] == 0);
     CHECK(j["incomplete"] == true);
+    CHECK(j["walks"] == 4);
 
     REQUIRE(j["ports"].size() == 2);
     const auto& p = j["ports"][0];
@@ -80,4 +82,36 @@ TEST_CASE("snapshot json: an empty snapshot still has every top-level name") {
     CHECK(j["ports"].is_array());
     CHECK(j["sockets"].is_array());
     CHECK(j["incomplete"] == false);
+}
+
+namespace {
+
+std::string streamed(const Snapshot& snap) {
+    std::ostringstream out;
+    SnapshotJsonStream json(out, snap.backend);
+    for (const auto& s : snap.sockets) json.add(s);
+    Snapshot summary = snap;
+    summary.sockets.clear();  // as Backend::walk leaves it
+    json.finish(summary);
+    return out.str();
+}
+
+}  // namespace
+
+TEST_CASE("snapshot json: streamed socket by socket, the same object and layout") {
+    const Snapshot snap = zdd_test::fixture_snapshot();
+    const std::string text = streamed(snap);
+    INFO(text);
+    const auto document = snapshot_to_json(snap);
+    CHECK(nlohmann::json::parse(text) == document);
+    // Each socket is laid out as the document's dump(2) lays it out, in the same order.
+    const std::string dumped = document.dump(2);
+    const size_t from = dumped.find("  \"sockets\": [");
+    const size_t to = dumped.find("\n  ]", from);
+    REQUIRE(from != std::string::npos);
+    CHECK(text.find(dumped.substr(from, to - from + 4)) != std::string::npos);
+
+    Snapshot empty;
+    empty.backend = "sock_diag";
+    CHECK(nlohmann::json::parse(streamed(empty)) == snapshot_to_json(empty));
 }

@@ -4,7 +4,12 @@
 // taken here with CLOCK_MONOTONIC, and the waiter's exit is seen through a pidfd, so the figure
 // is the waiter's own latency plus a few microseconds.
 //
-// Output (stdout, one line): latency_ms=X close_realtime_ns=T waiter_rc=R
+// For the drain cost (issue 10), the closes can be spread evenly over --close-over-ms, and
+// --no-close holds everything for --settle-ms, then stops the waiter (SIGTERM): the waiter's CPU
+// (user+sys of it and the children it reaped, from wait4) is printed either way.
+//
+// Output (stdout, one line): latency_ms=X close_realtime_ns=T waiter_rc=R cpu_s=C maxrss_kb=M
+// (with --no-close: latency_ms=nan and close_realtime_ns=0)
 // Exit codes: 0 trial done, 1 the waiter exited before the last close (trial invalid),
 // 2 usage, 3 the waiter did not exit within --timeout-s of the close (killed), 4 socket setup.
 #include <arpa/inet.h>
@@ -13,6 +18,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -21,7 +27,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -153,14 +161,28 @@ class Waiter {
         int r = ::poll(&p, 1, static_cast<int>(timeout.count()));
         if (r <= 0) return false;
         int status = 0;
-        ::waitpid(pid_, &status, 0);
+        rusage ru{};
+        ::wait4(pid_, &status, 0, &ru);
         pid_ = -1;
+        cpu_s = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+        maxrss_kb = ru.ru_maxrss;
         rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         return true;
     }
     bool exited() { return wait_exit(std::chrono::milliseconds(0)); }
+    // SIGTERM, then SIGKILL after `grace`; reaped (rc, cpu_s set).
+    void stop(std::chrono::milliseconds grace) {
+        if (pid_ <= 0) return;
+        ::kill(pid_, SIGTERM);
+        if (wait_exit(grace)) return;
+        ::kill(pid_, SIGKILL);
+        wait_exit(std::chrono::milliseconds(-1));
+    }
 
     int rc = -1;
+    double cpu_s = 0;  // user + sys of the waiter and the children it reaped
+    long maxrss_kb = 0;
 
   private:
     pid_t pid_ = -1;
@@ -173,12 +195,31 @@ struct Options {
     int settle_ms = 1000;
     int jitter_ms = 1000;
     int gap_ms = 300;
+    int close_over_ms = 0;  // > 0: close evenly over this long (the last at its end)
+    bool no_close = false;
     double timeout_s = 10;
     std::string log = "/dev/null";
     std::vector<std::string> command;
 };
 
+// Both ends of every connection live here: 2 fds each.
+void raise_fd_limit(int conns) {
+    rlimit rl{};
+    ::getrlimit(RLIMIT_NOFILE, &rl);
+    rlim_t want = 2 * static_cast<rlim_t>(conns) + 64;
+    if (rl.rlim_cur >= want) return;
+    rl.rlim_cur = std::min(want, rl.rlim_max);
+    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+        throw SetupError("RLIMIT_NOFILE is below " + std::to_string(want) + " (raise `ulimit -n`)");
+}
+
+void print_result(double latency_ms, int64_t close_rt_ns, const Waiter& w) {
+    std::printf("latency_ms=%.3f close_realtime_ns=%lld waiter_rc=%d cpu_s=%.3f maxrss_kb=%ld\n",
+                latency_ms, static_cast<long long>(close_rt_ns), w.rc, w.cpu_s, w.maxrss_kb);
+}
+
 int run_trial(const Options& o) {
+    raise_fd_limit(o.conns);
     UniqueFd listener = listen_on(o.port, o.conns + 16);
     std::vector<Pair> pairs = open_pairs(listener.get(), o.port, o.conns);
     // The listener stays open: a port with no LISTEN socket is "gone", which ends a wait early.
@@ -193,8 +234,25 @@ int run_trial(const Options& o) {
                      waiter.rc);
         return kExitEarly;
     }
-    for (size_t i = 0; i + 1 < pairs.size(); ++i) close_pair(pairs[i]);
-    std::this_thread::sleep_for(std::chrono::milliseconds(o.gap_ms));
+    if (o.no_close) {
+        waiter.stop(std::chrono::seconds(5));
+        print_result(std::nan(""), 0, waiter);
+        return kExitOk;
+    }
+    if (o.close_over_ms > 0) {
+        // Pair i closes at start + D * (i + 1) / N: evenly, the last at start + D.
+        const auto start = std::chrono::steady_clock::now();
+        const auto n = static_cast<int64_t>(pairs.size());
+        for (int64_t i = 0; i + 1 < n; ++i) {
+            std::this_thread::sleep_until(
+                start + std::chrono::microseconds(int64_t{o.close_over_ms} * 1000 * (i + 1) / n));
+            close_pair(pairs[static_cast<size_t>(i)]);
+        }
+        std::this_thread::sleep_until(start + std::chrono::milliseconds(o.close_over_ms));
+    } else {
+        for (size_t i = 0; i + 1 < pairs.size(); ++i) close_pair(pairs[i]);
+        std::this_thread::sleep_for(std::chrono::milliseconds(o.gap_ms));
+    }
     if (waiter.exited()) {
         std::fprintf(stderr, "close-probe: the waiter exited (rc %d) before the last close\n",
                      waiter.rc);
@@ -210,8 +268,7 @@ int run_trial(const Options& o) {
         return kExitTimeout;
     }
     const int64_t t1 = now_ns(CLOCK_MONOTONIC);
-    std::printf("latency_ms=%.3f close_realtime_ns=%lld waiter_rc=%d\n",
-                static_cast<double>(t1 - t0) / 1e6, static_cast<long long>(rt0), waiter.rc);
+    print_result(static_cast<double>(t1 - t0) / 1e6, rt0, waiter);
     return kExitOk;
 }
 
@@ -230,7 +287,7 @@ int main(int argc, char** argv) {
         ->required()
         ->check(CLI::Range(1, 65535));
     app.add_option("-n,--conns", o.conns, "Connections held until the close phase")
-        ->check(CLI::Range(1, 4000))
+        ->check(CLI::Range(1, 60000))
         ->capture_default_str();
     app.add_option("--settle-ms", o.settle_ms, "Time the waiter gets to start before any close")
         ->check(CLI::Range(0, 60000))
@@ -241,6 +298,12 @@ int main(int argc, char** argv) {
     app.add_option("--gap-ms", o.gap_ms, "Pause between the other closes and the last one")
         ->check(CLI::Range(0, 60000))
         ->capture_default_str();
+    app.add_option("--close-over-ms", o.close_over_ms,
+                   "Close evenly over this long instead (the last at its end; --gap-ms unused)")
+        ->check(CLI::Range(0, 600000))
+        ->capture_default_str();
+    app.add_flag("--no-close", o.no_close,
+                 "Close nothing: after the settle time, stop the waiter and print its CPU");
     app.add_option("--timeout-s", o.timeout_s, "How long the waiter may take after the close")
         ->check(CLI::Range(0.1, 600.0))
         ->capture_default_str();

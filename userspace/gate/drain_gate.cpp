@@ -1,5 +1,7 @@
 #include "gate/drain_gate.hpp"
 
+#include <algorithm>
+#include <cstdint>
 #include <sstream>
 
 namespace drainmon {
@@ -38,26 +40,18 @@ GateVerdict evaluate_gate(const std::optional<AppReport>& app, const Snapshot& k
         f.streams = app->active_streams;
     }
 
-    std::vector<SocketSample> active, idle;
+    // Counted first, copied only into the lists a verdict keeps (a drain may see 50k sockets).
     for (const auto& s : kernel.sockets) {
         if (s.local.port != port) continue;
-        switch (s.verdict.cls) {
-            case ZDD_CLASS_ACTIVE:
-                active.push_back(s);
-                break;
-            case ZDD_CLASS_IDLE:
-                idle.push_back(s);
-                break;
-            case ZDD_CLASS_STUCK:
-                v.stuck.push_back(s);
-                break;
-            default:
-                break;  // closing: the kernel finishes it, never blocks
-        }
+        if (s.verdict.cls == ZDD_CLASS_ACTIVE) ++f.active;
+        if (s.verdict.cls == ZDD_CLASS_IDLE) ++f.idle;
+        if (s.verdict.cls == ZDD_CLASS_STUCK) ++f.stuck;  // closing never blocks
     }
-    f.active = static_cast<int64_t>(active.size());
-    f.idle = static_cast<int64_t>(idle.size());
-    f.stuck = static_cast<int64_t>(v.stuck.size());
+    auto take = [&](uint32_t cls, std::vector<SocketSample>& into) {
+        for (const auto& s : kernel.sockets)
+            if (s.local.port == port && s.verdict.cls == cls) into.push_back(s);
+    };
+    take(ZDD_CLASS_STUCK, v.stuck);
 
     // Every rule that holds contributes to the reason, so the operator sees all of it at once.
     std::vector<std::string> why;
@@ -66,18 +60,18 @@ GateVerdict evaluate_gate(const std::optional<AppReport>& app, const Snapshot& k
         why.push_back("app reports " + plural(app->active_streams, "stream") + ", " +
                       plural(app->active_requests, "request"));
     // Rule 2: the kernel sees work in flight, whatever the app says.
-    if (!active.empty()) {
+    if (f.active > 0) {
         std::string r = plural(f.active, "active socket");
         if (app && app->active_streams == 0 && app->active_requests == 0)
             r += ": traffic the app does not count";
         why.push_back(r);
-        v.blocking.insert(v.blocking.end(), active.begin(), active.end());
+        take(ZDD_CLASS_ACTIVE, v.blocking);
     }
     // Rule 3: an idle-looking socket may be a stream between events; only the app can say.
-    if (!idle.empty() && !app && !policy.idle_ok) {
+    if (f.idle > 0 && !app && !policy.idle_ok) {
         why.push_back(plural(f.idle, "idle socket") +
                       " and no app report to confirm them (--idle-ok ignores them)");
-        v.blocking.insert(v.blocking.end(), idle.begin(), idle.end());
+        take(ZDD_CLASS_IDLE, v.blocking);
     }
     // Rule 4: stuck sockets are listed always, block only when strict.
     if (!v.stuck.empty() && policy.strict) {
@@ -99,7 +93,7 @@ GateVerdict evaluate_gate(const std::optional<AppReport>& app, const Snapshot& k
     v.reason = f.listeners == 0 ? "no LISTEN socket on port " + std::to_string(port) : "drained";
     if (!v.stuck.empty())
         v.reason += "; " + plural(f.stuck, "stuck socket") + " left (not blocking)";
-    if (!idle.empty()) v.reason += "; " + plural(f.idle, "idle socket") + " left";
+    if (f.idle > 0) v.reason += "; " + plural(f.idle, "idle socket") + " left";
     return v;
 }
 
@@ -129,13 +123,29 @@ std::string progress_line(const GateVerdict& v, int64_t waited_seconds) {
 std::optional<std::chrono::milliseconds> next_class_change(const Snapshot& snap, uint16_t port,
                                                            const zdd_thresholds& t) {
     constexpr uint32_t kSlackMs = 20;  // the kernel's jiffy granularity (4 ms at HZ=250)
+    // Only a crossing that changes the class counts: an idle keepalive passing stuck_after
+    // with nothing in flight stays idle, and re-checking for it would walk for nothing.
+    auto aged = [](zdd_classify_input in, uint32_t by) {
+        for (uint32_t* age : {&in.last_send_ms, &in.last_recv_ms, &in.last_ack_ms})
+            *age = *age > UINT32_MAX - by ? UINT32_MAX : *age + by;
+        return in;
+    };
     std::optional<uint32_t> best;
+    std::vector<uint32_t> crossings;
     for (const auto& s : snap.sockets) {
         if (s.local.port != port || s.verdict.cls == ZDD_CLASS_CLOSING) continue;
+        const uint32_t cls = classify(s.in, t).cls;
+        crossings.clear();
         for (uint32_t age : {s.in.last_send_ms, s.in.last_recv_ms, s.in.last_ack_ms})
             for (uint32_t threshold : {t.idle_after_ms, t.stuck_after_ms})
-                if (age < threshold)
-                    best = std::min(best.value_or(threshold - age), threshold - age);
+                if (age < threshold && (!best || threshold - age < *best))
+                    crossings.push_back(threshold - age);
+        std::sort(crossings.begin(), crossings.end());
+        for (uint32_t d : crossings)
+            if (classify(aged(s.in, d), t).cls != cls) {
+                best = d;
+                break;
+            }
     }
     if (!best) return std::nullopt;
     return std::chrono::milliseconds(*best + kSlackMs);

@@ -68,9 +68,10 @@ std::string describe_socket(const SocketSample& s);
 // 0)" (issue 5's line), then " - <reason>" when the app's own counts do not explain the wait.
 std::string progress_line(const GateVerdict& v, int64_t waited_seconds);
 
-// Time until the first socket on `port` may change class on its own: an age of it reaches
-// idle_after or stuck_after. push_gap compares two ages that grow together, so it never
-// changes by waiting. A waiter re-checks then instead of polling on a fixed slow clock.
+// Time until the first socket on `port` changes class on its own: an age of it reaches
+// idle_after or stuck_after and the classifier then answers another class (a crossing that
+// leaves the class as it is does not count). push_gap compares two ages that grow together,
+// so it never changes by waiting. A waiter re-checks then instead of polling on a clock.
 std::optional<std::chrono::milliseconds> next_class_change(const Snapshot& snap, uint16_t port,
                                                            const zdd_thresholds& t);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <deque>
 #include <memory>
+#include <set>
 #include <sstream>
 
 #include "gate/app_report.hpp"
@@ -13,6 +14,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
+
+constexpr milliseconds kMinWalkGap{200};       // at most one walk per this
+constexpr int kWalkDutyFactor = 10;            // and no sooner than 10x its duration after the last
+constexpr milliseconds kMinEarlyPollGap{100};  // early app polls on fewer connections
 
 // Until a close event (0), the deadline (0) or a stop request (its non-zero value). Short
 // slices so a stop is seen within ~100 ms whatever the backend blocks on.
@@ -30,6 +35,90 @@ int sleep_until(Backend& backend, const std::function<int()>& interrupted,
 
 bool app_blocks(const std::optional<AppReport>& r) {
     return r && (r->active_streams > 0 || r->active_requests > 0);
+}
+
+int64_t connections(const PortCounts& c) {
+    return c.established + c.close_wait;
+}
+
+// The gate's own poll connections, left out of every walk by their 4-tuple. Their client ends
+// sit in TIME_WAIT for a minute, so a 4-tuple is not reused while it is listed.
+class OwnPolls {
+  public:
+    void add(const std::pair<Endpoint, Endpoint>& c) {
+        polls_.push_back({canonical(c.first).str(), canonical(c.second).str()});
+        if (polls_.size() > kMax) polls_.pop_front();
+        remote_ports_.clear();
+        for (const auto& p : polls_) remote_ports_.insert(port_of(p.second));
+    }
+    bool contains(const SocketSample& s) const {
+        if (!remote_ports_.count(s.remote.port)) return false;  // the cheap test first
+        const std::string l = s.local.str(), r = s.remote.str();
+        return std::any_of(polls_.begin(), polls_.end(),
+                           [&](const auto& p) { return p.first == l && p.second == r; });
+    }
+
+  private:
+    static uint16_t port_of(const std::string& ep) {
+        return static_cast<uint16_t>(std::stoul(ep.substr(ep.rfind(':') + 1)));
+    }
+    static constexpr size_t kMax = 256;
+    std::deque<std::pair<std::string, std::string>> polls_;
+    std::set<uint16_t> remote_ports_;
+};
+
+// One walk of the port: the gate's input and the progress line's figures from the same
+// sockets. The counts of the port are the walk's own (ESTABLISHED/CLOSE_WAIT sockets it saw,
+// by class), so Connections always equals Active + Idle + Stuck; LISTEN and the overflow
+// flags come from the backend's report of that walk.
+struct WalkView {
+    Snapshot snap;
+    int64_t own = 0;  // our own poll connections still open at the walk (not in snap)
+    Clock::time_point at;
+    Clock::duration took{};
+};
+
+WalkView walk_port(Backend& backend, uint16_t port, const OwnPolls& own) {
+    WalkView v;
+    const auto t0 = Clock::now();
+    std::vector<SocketSample> sockets;
+    backend.walk(
+        {port},
+        [&](const SocketSample& s) {
+            if (s.local.port != port || s.in.state == ZDD_TCP_LISTEN) return;  // counted apart
+            if (own.contains(s)) {
+                if (s.in.state == ZDD_TCP_ESTABLISHED || s.in.state == ZDD_TCP_CLOSE_WAIT) ++v.own;
+                return;
+            }
+            sockets.push_back(s);
+        },
+        v.snap);
+    v.at = Clock::now();
+    v.took = v.at - t0;
+    v.snap.sockets = std::move(sockets);
+    v.snap.walks = backend.walks();
+    PortCounts pc;
+    pc.port = port;
+    for (const auto& p : v.snap.ports)
+        if (p.port == port) pc = p;
+    pc.established = pc.close_wait = pc.closing = 0;
+    for (const auto& s : v.snap.sockets) {
+        if (s.verdict.cls == ZDD_CLASS_CLOSING)
+            ++pc.closing;
+        else if (s.in.state == ZDD_TCP_CLOSE_WAIT)
+            ++pc.close_wait;
+        else
+            ++pc.established;  // ESTABLISHED (or a child still in SYN_RECV): it carries work
+    }
+    v.snap.ports = {pc};
+    tally_classes(v.snap);
+    return v;
+}
+
+// How many of the view's connections would hold the drain under this app report: the gate's
+// rules 2-4 from the view's class counts.
+int64_t blocking(const PortCounts& c, const std::optional<AppReport>& app, const GatePolicy& p) {
+    return c.active + (!app && !p.idle_ok ? c.idle : 0) + (p.strict ? c.stuck : 0);
 }
 
 }  // namespace
@@ -52,19 +141,23 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
             o.token, o.app_timeout);
     backend.watch(o.port);
 
-    // Our own poll connections, left out of the kernel's report. Their client ends sit in
-    // TIME_WAIT for a minute, so a 4-tuple is not reused while it is listed.
-    std::deque<std::pair<Endpoint, Endpoint>> own_polls;
-    constexpr size_t kMaxOwnPolls = 256;
-
+    OwnPolls own_polls;
     DrainResult r;
     const auto start = Clock::now();
     const auto deadline = o.timeout.count() > 0 ? start + o.timeout : Clock::time_point::max();
     auto next_poll = start;
+    auto last_poll = Clock::time_point::min();
     auto next_progress = start;
     std::string last_reason;
-    int64_t prev_connections = -1;
+    int64_t prev_count = -1;
     auto waited = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
+
+    std::optional<WalkView> view;
+    int64_t polls_since_walk = 0;                   // own polls the last walk could not see
+    auto next_walk_ok = start;                      // coalescing: no walk before this
+    std::optional<Clock::time_point> class_change;  // when the view's first class changes
+    PortCounts view_counts;                         // the last walk's counts and classes
+    bool view_incomplete = false;
 
     for (;;) {
         auto now = Clock::now();
@@ -72,8 +165,8 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
         if (app && now >= next_poll) {
             AppPoll p = app->poll();
             if (p.connection) {
-                own_polls.push_back(*p.connection);
-                if (own_polls.size() > kMaxOwnPolls) own_polls.pop_front();
+                own_polls.add(*p.connection);
+                ++polls_since_walk;
             }
             if (p.outcome == AppOutcome::Report) {
                 r.app = p.report;
@@ -91,30 +184,84 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
                 }
             }
             polled = true;
+            last_poll = now;
             next_poll = now + o.app_poll;
+            now = Clock::now();
         }
 
-        r.snapshot = backend.snapshot({o.port}, {own_polls.begin(), own_polls.end()});
-        r.verdict = evaluate_gate(r.app, r.snapshot, o.port, o.policy);
+        // The counters: O(1), every wake. Our own lingering polls are in them.
+        const PortCounts counts = backend.counts(o.port);
+        ++r.count_reads;
+        const int64_t count = connections(counts);
         r.waited_s = waited();
 
-        // A connection went away while the app still counted work: ask the app now.
-        bool fewer = prev_connections >= 0 && r.verdict.figures.connections < prev_connections;
-        prev_connections = r.verdict.figures.connections;
+        // A connection went away while the app still counted work: ask the app soon (at once
+        // for the last one), not once per close.
+        const bool fewer = prev_count >= 0 && count < prev_count;
+        prev_count = count;
         if (app && !polled && app_blocks(r.app) && fewer) {
-            next_poll = now;
-            continue;
+            if (count == 0 || now - last_poll >= kMinEarlyPollGap) {
+                next_poll = now;
+                continue;
+            }
+            next_poll = std::min(next_poll, last_poll + kMinEarlyPollGap);
         }
 
-        if (r.verdict.state != GateState::Wait) {
-            r.end = r.verdict.state == GateState::Gone ? DrainEnd::gone : DrainEnd::drained;
-            return r;
+        // No connection at all (ours included): decide from the counters, no walk. Not when a
+        // walk saw the counters incomplete (sockets beyond the map would be missed).
+        if (count == 0 && !view_incomplete) {
+            Snapshot only_counts;
+            only_counts.backend = backend.name();
+            only_counts.ports = {counts};
+            only_counts.ports.front().port = o.port;
+            only_counts.walks = backend.walks();
+            GateVerdict v = evaluate_gate(r.app, only_counts, o.port, o.policy);
+            if (v.state != GateState::Wait) {
+                r.snapshot = std::move(only_counts);
+                r.verdict = std::move(v);
+                r.end = r.verdict.state == GateState::Gone ? DrainEnd::gone : DrainEnd::drained;
+                r.from_counts = true;
+                return r;
+            }
         }
-        if (now >= deadline) {
+
+        // Walk only when a fresh view is needed; a "wait" from the last view stands otherwise.
+        const bool at_deadline = now >= deadline;
+        bool want_walk =
+            !view || at_deadline || now >= next_progress || (class_change && now >= *class_change);
+        if (view && !app_blocks(r.app)) {
+            // Every socket the last walk saw as blocking may be gone: the count, less our own
+            // polls that may still be open, fits in what did not block.
+            int64_t others = std::max<int64_t>(0, count - view->own - polls_since_walk);
+            if (others <= connections(view_counts) - blocking(view_counts, r.app, o.policy))
+                want_walk = true;
+        }
+        const bool walk_now = want_walk && (!view || at_deadline || now >= next_walk_ok);
+        if (walk_now) {
+            view = walk_port(backend, o.port, own_polls);
+            ++r.walks;
+            polls_since_walk = 0;
+            next_walk_ok = std::max(view->at - view->took + kMinWalkGap,
+                                    view->at + kWalkDutyFactor * view->took);
+            auto change = next_class_change(view->snap, o.port, o.thresholds);
+            view_incomplete = view->snap.incomplete;
+            view_counts = view->snap.ports.front();
+            class_change = change ? std::optional(view->at + *change) : std::nullopt;
+            r.snapshot = std::move(view->snap);  // the view's sockets live on in the result
+            r.verdict = evaluate_gate(r.app, r.snapshot, o.port, o.policy);
+            r.waited_s = waited();
+            if (r.verdict.state != GateState::Wait) {
+                r.end = r.verdict.state == GateState::Gone ? DrainEnd::gone : DrainEnd::drained;
+                return r;
+            }
+            now = Clock::now();
+        }
+        if (at_deadline) {
             r.end = DrainEnd::timed_out;
             return r;
         }
-        if (now >= next_progress || r.verdict.reason != last_reason) {
+        // Progress lines only from a fresh walk: the line and its classes are one view.
+        if (walk_now && (now >= next_progress || r.verdict.reason != last_reason)) {
             std::string line = drainmon::progress_line(r.verdict, static_cast<int64_t>(r.waited_s));
             if (!r.app_note.empty()) line += " [" + r.app_note + "]";
             log << line << std::endl;
@@ -122,10 +269,10 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
             next_progress = now + o.progress_every;
         }
 
-        auto wake = std::min(deadline, next_progress);
+        auto wake = std::min(deadline, std::max(next_progress, next_walk_ok));
         if (app) wake = std::min(wake, next_poll);
-        if (auto change = next_class_change(r.snapshot, o.port, o.thresholds))
-            wake = std::min(wake, now + *change);
+        if (class_change) wake = std::min(wake, std::max(*class_change, next_walk_ok));
+        if (want_walk && !walk_now) wake = std::min(wake, next_walk_ok);
         if (int v = sleep_until(backend, interrupted, wake)) {
             r.end = DrainEnd::interrupted;
             r.signal = v;

@@ -1,8 +1,16 @@
 // The drain wait (DESIGN.md "The drain gate"): the kernel monitor and the app's own report,
-// decided by the gate, with the seed's progress line. It wakes at once on the monitor's close
-// event, polls the app every app_poll, re-checks when a socket is due to change class, and
-// stops at the timeout or when asked to. zdd's deploy step 5 and `drain-inspector wait` both
-// run this one loop.
+// decided by the gate, with the seed's progress line. zdd's deploy step 5 and
+// `drain-inspector wait` both run this one loop.
+//
+// What each wake costs (issue 10): a close event reads the port's counters only
+// (Backend::counts); when they say no connection is left, the wait ends at once from them.
+// A per-socket walk happens only when its answer is needed: the first view, a socket due to
+// change class, a progress line, the counts saying every blocking socket may be gone, or the
+// app's report changing so that the wait could end. Walks are coalesced (one per 200 ms at
+// most, and no sooner than 10x the last walk's duration after it), so the loop's CPU is
+// bounded at any socket count. "Drained" comes only from a fresh walk or from zero counts;
+// "wait" may come from an older walk. Each progress line is one walk's view: its Connections
+// are the ESTABLISHED/CLOSE_WAIT sockets of that walk, which are exactly Active+Idle+Stuck.
 #pragma once
 
 #include <chrono>
@@ -41,6 +49,9 @@ struct DrainResult {
     std::string app_note;          // why there was no app report ("" when there was)
     int signal = 0;                // when interrupted
     double waited_s = 0;
+    uint64_t walks = 0;        // per-socket walks this wait asked the backend for
+    uint64_t count_reads = 0;  // counts() reads (one per wake)
+    bool from_counts = false;  // the end came from the counters alone (no socket was left)
 };
 
 // `interrupted` returns a non-zero value (a signal number, say) once the caller wants the wait

@@ -47,17 +47,29 @@ std::vector<uint16_t> ports_to_report(const CommonOptions& o) {
 
 int run_snapshot(const SnapshotOptions& o) {
     auto backend = open_backend(o.common);
-    Snapshot snap = backend->snapshot(ports_to_report(o.common));
-    if (o.json)
-        std::cout << snapshot_to_json(snap).dump(2) << std::endl;
-    else
-        std::cout << render_snapshot_table(snap) << std::flush;
+    const auto ports = ports_to_report(o.common);
+    // Streamed: each socket is written (or spooled, for the table) as the walk gives it.
+    Snapshot summary;
+    if (o.json) {
+        SnapshotJsonStream json(std::cout, backend->name());
+        backend->walk(ports, rows_to(json), summary);
+        summary.walks = backend->walks();
+        json.finish(summary);
+    } else {
+        SnapshotTableStream table;
+        backend->walk(ports, rows_to(table), summary);
+        summary.backend = backend->name();
+        table.finish(summary, std::cout);
+        std::cout << std::flush;
+    }
     return kExitOk;
 }
 
 int run_metrics(const MetricsOptions& o) {
     auto backend = open_backend(o.common);
-    std::string text = render_prometheus(backend->snapshot(ports_to_report(o.common)));
+    Snapshot snap = backend->snapshot(ports_to_report(o.common));
+    snap.walks = backend->walks();
+    std::string text = render_prometheus(snap);
     if (o.textfile_dir.empty()) {
         std::cout << text << std::flush;
         return kExitOk;

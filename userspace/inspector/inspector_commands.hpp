@@ -77,4 +77,13 @@ std::unique_ptr<Backend> open_backend(const CommonOptions& o);
 // The ports to report: the given ones, or every port that has a LISTEN socket now.
 std::vector<uint16_t> ports_to_report(const CommonOptions& o);
 
+// A Backend::walk visitor that hands each connection to a table or JSON stream; LISTEN
+// sockets are the ports' LISTEN column, never rows.
+template <typename Sink>
+auto rows_to(Sink& sink) {
+    return [&sink](const SocketSample& s) {
+        if (s.in.state != ZDD_TCP_LISTEN) sink.add(s);
+    };
+}
+
 }  // namespace drainmon::inspector

@@ -71,6 +71,11 @@ int run_wait(const WaitOptions& o) {
     auto backend = open_backend(o.common);
     const DrainResult r = wait_for_drain(*backend, w, std::cerr, [&] { return stop.check(); });
     const GateVerdict& v = r.verdict;
+    // What the wait cost the monitor, for people and tests that bound it (issue 10).
+    if (r.end != DrainEnd::unauthorized)
+        std::cerr << "[INFO] monitor " << backend->name() << ": " << r.walks << " walks, "
+                  << r.count_reads << " counter reads"
+                  << (r.from_counts ? "; the end came from the counters" : "") << std::endl;
     char took[32];
     std::snprintf(took, sizeof took, "%.2fs", r.waited_s);
 

@@ -19,7 +19,10 @@ int run_watch(const WatchOptions& o) {
     const int interval_ms = static_cast<int>(o.interval_s * 1000.0);
 
     for (int i = 0; o.iterations == 0 || i < o.iterations; ++i) {
-        Snapshot snap = backend->snapshot(ports_to_report(o.common));
+        SnapshotTableStream table;
+        Snapshot snap;
+        backend->walk(ports_to_report(o.common), rows_to(table), snap);
+        snap.backend = backend->name();
         std::time_t now = std::time(nullptr);
         char when[32];
         std::strftime(when, sizeof when, "%H:%M:%S", std::localtime(&now));
@@ -27,8 +30,9 @@ int run_watch(const WatchOptions& o) {
         std::cout << (tty ? "\033[H\033[2J" : (i > 0 ? "\n" : "")) << "drain-inspector watch  "
                   << when << "  backend " << snap.backend << "  idle_after " << t.idle_after_ms
                   << " ms, push_gap " << t.push_gap_ms << " ms, stuck_after " << t.stuck_after_ms
-                  << " ms  (Ctrl-C quits)\n\n"
-                  << render_snapshot_table(snap) << std::flush;
+                  << " ms  (Ctrl-C quits)\n\n";
+        table.finish(snap, std::cout);
+        std::cout << std::flush;
         if (o.iterations != 0 && i + 1 == o.iterations) break;
         if (stop.wait(interval_ms)) break;
     }

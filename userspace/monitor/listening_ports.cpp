@@ -1,36 +1,42 @@
 #include "monitor/listening_ports.hpp"
 
-#include <fstream>
+#include <arpa/inet.h>
+
 #include <set>
-#include <sstream>
-#include <string>
+
+#include "monitor/inet_diag.hpp"
+
+extern "C" {
+#include "classify.h"
+}
 
 namespace drainmon {
 
 namespace {
 
-constexpr const char* kListenState = "0A";  // TCP_LISTEN in /proc/net/tcp's hex "st" column
-
-void read_table(const char* path, std::set<uint16_t>& out) {
-    std::ifstream in(path);
-    std::string line;
-    std::getline(in, line);  // header
-    while (std::getline(in, line)) {
-        std::istringstream fields(line);
-        std::string slot, local, remote, state;
-        if (!(fields >> slot >> local >> remote >> state) || state != kListenState) continue;
-        auto colon = local.rfind(':');
-        if (colon == std::string::npos) continue;
-        out.insert(static_cast<uint16_t>(std::stoul(local.substr(colon + 1), nullptr, 16)));
-    }
-}
+constexpr uint32_t kListen = 1u << ZDD_TCP_LISTEN;
 
 }  // namespace
 
+std::vector<Listener> listeners(uint16_t port) {
+    std::vector<Listener> out;
+    InetDiag diag;
+    diag.dump({kListen, port, false}, [&](const inet_diag_msg& r, const tcp_info*) {
+        out.push_back({r.idiag_family, ntohs(r.id.idiag_sport), r.idiag_inode});
+    });
+    return out;
+}
+
+bool port_listening(uint16_t port) {
+    return !listeners(port).empty();
+}
+
 std::vector<uint16_t> listening_ports() {
     std::set<uint16_t> ports;
-    read_table("/proc/self/net/tcp", ports);
-    read_table("/proc/self/net/tcp6", ports);
+    InetDiag diag;
+    diag.dump({kListen, 0, false}, [&](const inet_diag_msg& r, const tcp_info*) {
+        ports.insert(ntohs(r.id.idiag_sport));
+    });
     return {ports.begin(), ports.end()};
 }
 

@@ -80,6 +80,22 @@ zdd_verdict classify(const zdd_classify_input& in, const zdd_thresholds& t) {
     return zdd_classify(&in, &t);
 }
 
+void count_class(PortCounts& p, const zdd_verdict& v) {
+    switch (v.cls) {
+        case ZDD_CLASS_ACTIVE:
+            ++p.active;
+            break;
+        case ZDD_CLASS_IDLE:
+            ++p.idle;
+            break;
+        case ZDD_CLASS_STUCK:
+            ++p.stuck;
+            break;
+        default:
+            break;  // closing never blocks and is counted under "closing"
+    }
+}
+
 void tally_classes(Snapshot& snap) {
     std::map<uint16_t, PortCounts*> by_port;
     for (auto& p : snap.ports) {
@@ -88,20 +104,7 @@ void tally_classes(Snapshot& snap) {
     }
     for (const auto& s : snap.sockets) {
         auto it = by_port.find(s.local.port);
-        if (it == by_port.end()) continue;
-        switch (s.verdict.cls) {
-            case ZDD_CLASS_ACTIVE:
-                ++it->second->active;
-                break;
-            case ZDD_CLASS_IDLE:
-                ++it->second->idle;
-                break;
-            case ZDD_CLASS_STUCK:
-                ++it->second->stuck;
-                break;
-            default:
-                break;  // closing never blocks and is counted under "closing"
-        }
+        if (it != by_port.end()) count_class(*it->second, s.verdict);
     }
 }
 

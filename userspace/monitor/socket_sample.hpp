@@ -69,6 +69,9 @@ const char* state_name(uint32_t state);  // "ESTABLISHED", "CLOSE_WAIT", ...
 // Classify with the shared C classifier (the same code the kernel runs).
 zdd_verdict classify(const zdd_classify_input& in, const zdd_thresholds& t);
 
+// Add one socket's class to its port's active/idle/stuck (closing adds nothing).
+void count_class(PortCounts& p, const zdd_verdict& v);
+
 // Fill active/idle/stuck of each port from the sockets of the snapshot.
 void tally_classes(Snapshot& snap);
 

@@ -102,6 +102,10 @@ std::string render_prometheus(const Snapshot& snap) {
     o << "zdd_monitor_counter_underflow_total " << snap.underflow << "\n";
     family(o, "zdd_monitor_incomplete", "gauge", "1 when the counts are incomplete (overflow).");
     o << "zdd_monitor_incomplete " << (snap.incomplete ? 1 : 0) << "\n";
+    family(o, "zdd_monitor_walks_total", "counter",
+           "Per-socket walks the monitor made (counts alone need none; a drain walks only "
+           "when it needs classes).");
+    o << "zdd_monitor_walks_total " << snap.walks << "\n";
     family(o, "zdd_monitor_info", "gauge", "The monitor backend in use (always 1).");
     o << "zdd_monitor_info{" << label("backend", snap.backend) << "} 1\n";
     return o.str();

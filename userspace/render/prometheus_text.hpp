@@ -12,7 +12,8 @@ namespace drainmon {
 // Families: zdd_tcp_connections{port,class,reason} (every valid class/reason pair, zeros
 // included, so series do not vanish), zdd_tcp_sockets{port,state}, zdd_tcp_listeners{port},
 // zdd_tcp_state_changes_total{port,state}, zdd_monitor_map_overflow_total,
-// zdd_monitor_counter_underflow_total, zdd_monitor_incomplete, zdd_monitor_info{backend}.
+// zdd_monitor_counter_underflow_total, zdd_monitor_incomplete, zdd_monitor_walks_total,
+// zdd_monitor_info{backend}.
 std::string render_prometheus(const Snapshot& snap);
 
 // A label value with \, " and newline escaped as the format requires.
