@@ -14,7 +14,7 @@
 #   --jobs N        build with N parallel jobs (default: every core)
 #   --build-dir D   where to build and keep the grown corpus (default <repo>/build-fuzz)
 #   TARGET          any of: app_report nginx_upstream nginx_upstream_roundtrip nginx_time
-#                   state_file config_file nginx_conf
+#                   state_file config_file nginx_conf duration zdd_cli
 # exit codes: 0 no crash, 1 a target crashed (or broke a contract), 2 usage or build error
 set -euo pipefail
 
@@ -26,7 +26,7 @@ opt=-O1
 merge=false
 jobs=$(nproc)
 all=(app_report nginx_upstream nginx_upstream_roundtrip nginx_time state_file config_file
-  nginx_conf)
+  nginx_conf duration zdd_cli)
 targets=()
 
 usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }

@@ -10,7 +10,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <fstream>
+#include <iterator>
 #include <set>
+#include <string_view>
+
+#include "common/duration.hpp"
+#include "core/message_text.hpp"
 
 namespace zdd {
 
@@ -111,40 +117,107 @@ std::string long_name(const CLI::Option* o) {
     return names.empty() ? std::string() : names.front();
 }
 
+// Where a value came from, for messages: "environment DRAIN_TIMEOUT", "config file F line 3".
+// Messages name it and the key, never the value: --config may point at a secret by mistake.
+using Origins = std::map<std::string, std::string>;
+
+// Keep the validator's reason but never the value itself.
+std::string without_value(std::string msg, const std::string& value) {
+    if (value.size() >= 3)
+        for (auto pos = msg.find(value); pos != std::string::npos; pos = msg.find(value, pos))
+            msg.replace(pos, value.size(), "(value)");
+    return printable(msg);
+}
+
 // Feed one textual value to an option through CLI11's own conversion and validators.
 void apply(CLI::Option* o, const std::string& value, const std::string& origin) {
     o->clear();
     try {
         o->add_result(value);
         o->run_callback();
-    } catch (const CLI::Error& e) {
-        throw ConfigError(origin + ": invalid value for --" + long_name(o) + ": " + e.what());
+    } catch (const CLI::ValidationError& e) {
+        std::string why = e.what();
+        const std::string prefix = "--" + long_name(o) + ": ";
+        if (why.rfind(prefix, 0) == 0) why = why.substr(prefix.size());
+        throw ConfigError(origin + ": invalid value for --" + long_name(o) + ": " +
+                          without_value(why, value));
+    } catch (const CLI::Error&) {
+        throw ConfigError(origin + ": invalid value for --" + long_name(o));
     }
 }
 
-std::map<std::string, std::string> read_config_file(const std::string& path) {
-    std::map<std::string, std::string> out;
+struct FileEntry {
+    std::string value;
+    std::size_t line = 0;
+};
+
+bool key_char(char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-';
+}
+
+std::string trim(std::string_view s) {
+    const char* ws = " \t\r";
+    auto b = s.find_first_not_of(ws);
+    if (b == std::string_view::npos) return "";
+    return std::string(s.substr(b, s.find_last_not_of(ws) - b + 1));
+}
+
+// `key = value` lines (the INI/TOML subset zdd.conf uses): '#' and ';' comment lines, a
+// [default] header, values optionally quoted or a [a, b] list. Errors name the file, the line
+// and (when it is a key) the key; no part of a line's value is ever echoed.
+std::map<std::string, FileEntry> read_config_file(const std::string& path) {
     if (!std::filesystem::is_regular_file(path))
-        throw ConfigError("config file " + path + " does not exist or is not a file");
-    std::vector<CLI::ConfigItem> items;
-    try {
-        CLI::ConfigTOML reader;
-        items = reader.from_file(path);
-    } catch (const CLI::Error& e) {
-        throw ConfigError("config file " + path + ": " + e.what());
-    }
-    for (const auto& it : items) {
-        // CLI11 reports a top-level key with parent "default"; sections are not ours.
-        bool top = it.parents.empty() || (it.parents.size() == 1 && it.parents[0] == "default");
-        if (!top)
-            throw ConfigError("config file " + path + ": sections are not supported (" +
-                              it.fullname() + ")");
-        if (it.name == "++" || it.name == "--") continue;  // CLI11 section markers
-        std::string key = it.name;
+        throw ConfigError("config file " + printable(path) + " does not exist or is not a file");
+    std::ifstream in(path, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in.eof() && in.fail())
+        throw ConfigError("config file " + printable(path) + ": cannot read it");
+    if (text.size() > (1u << 20))
+        throw ConfigError("config file " + printable(path) +
+                          ": larger than 1 MiB, not a config file");
+    std::map<std::string, FileEntry> out;
+    std::size_t lineno = 0, pos = 0;
+    while (pos < text.size()) {
+        std::size_t nl = text.find('\n', pos);
+        if (nl == std::string::npos) nl = text.size();
+        std::string_view raw(text.data() + pos, nl - pos);
+        pos = nl + 1;
+        ++lineno;
+        const std::string where =
+            "config file " + printable(path) + " line " + std::to_string(lineno);
+        if (raw.find('\0') != std::string_view::npos)
+            throw ConfigError(where + ": holds a NUL byte (not a text file?)");
+        std::string line = trim(raw);
+        if (line.empty() || line[0] == '#' || line[0] == ';') continue;
+        if (line == "[default]") continue;
+        if (line[0] == '[') throw ConfigError(where + ": sections are not supported");
+        auto eq = line.find('=');
+        if (eq == std::string::npos) throw ConfigError(where + ": not a key = value line");
+        std::string key = trim(std::string_view(line).substr(0, eq));
+        if (key.empty() || key.size() > 64 || !std::all_of(key.begin(), key.end(), key_char))
+            throw ConfigError(where + ": not a key = value line");
         std::replace(key.begin(), key.end(), '_', '-');
-        std::string value;
-        for (std::size_t i = 0; i < it.inputs.size(); ++i) value += (i ? "," : "") + it.inputs[i];
-        out[key] = value;
+        std::string value = trim(std::string_view(line).substr(eq + 1));
+        if (value.size() >= 2 && (value[0] == '"' || value[0] == '\'') &&
+            value.back() == value[0]) {
+            value = value.substr(1, value.size() - 2);
+        } else if (value.size() >= 2 && value[0] == '[' && value.back() == ']') {
+            std::string list;
+            std::string_view items(value.data() + 1, value.size() - 2);
+            for (std::size_t i = 0; i <= items.size();) {
+                std::size_t c = items.find(',', i);
+                if (c == std::string_view::npos) c = items.size();
+                std::string item = trim(items.substr(i, c - i));
+                if (item.size() >= 2 && (item[0] == '"' || item[0] == '\'') &&
+                    item.back() == item[0])
+                    item = item.substr(1, item.size() - 2);
+                list += (list.empty() ? "" : ",") + item;
+                i = c + 1;
+            }
+            value = list;
+        }
+        if (out.count(key)) throw ConfigError(where + ": key '" + key + "' is set twice");
+        out[key] = {value, lineno};
     }
     return out;
 }
@@ -157,11 +230,10 @@ bool valid_name(const std::string& s) {
     });
 }
 
-std::array<uint16_t, 2> parse_ports(const std::string& text) {
+std::array<uint16_t, 2> parse_ports(const std::string& text, const std::string& origin) {
     auto comma = text.find(',');
     auto bad = [&](const std::string& why) {
-        return ConfigError("--ports " + text + ": " + why +
-                           " (expected BLUE,GREEN like 8080,8081)");
+        return ConfigError(origin + "--ports: " + why + " (expected BLUE,GREEN like 8080,8081)");
     };
     if (comma == std::string::npos || text.find(',', comma + 1) != std::string::npos)
         throw bad("need exactly two ports");
@@ -174,17 +246,20 @@ std::array<uint16_t, 2> parse_ports(const std::string& text) {
         unsigned v = 0;
         auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
         if (ec != std::errc() || ptr != p.data() + p.size() || p.empty() || v == 0 || v > 65535)
-            throw bad("'" + p + "' is not a port 1-65535");
+            throw bad("'" + printable(p.substr(0, 8)) + "' is not a port 1-65535");
         out[i] = static_cast<uint16_t>(v);
     }
     if (out[0] == out[1]) throw bad("blue and green need different ports");
     return out;
 }
 
-void check_seconds(const char* name, double v, bool allow_zero) {
-    if (!std::isfinite(v) || v < 0 || (!allow_zero && v == 0))
-        throw ConfigError(std::string("--") + name + ": must be " +
-                          (allow_zero ? "a number of seconds >= 0" : "a number of seconds > 0"));
+// One range for every duration (common/duration.hpp).
+void check_seconds(const char* name, double v, drainmon::ZeroIs zero, const Origins& origins) {
+    auto why = drainmon::duration_problem(v, zero);
+    if (why.empty()) return;
+    auto it = origins.find(name);
+    const std::string origin = it != origins.end() ? it->second + ": " : "";
+    throw ConfigError(origin + "--" + name + ": the duration " + why);
 }
 
 }  // namespace
@@ -199,10 +274,11 @@ void finalize(CLI::App& app, Config& c, const EnvLookup& env) {
     if (cfg_opt && cfg_opt->count() == 0) {
         if (auto v = lookup(env_name_for("config"))) apply(cfg_opt, *v, env_name_for("config"));
     }
-    std::map<std::string, std::string> file;
+    std::map<std::string, FileEntry> file;
     if (!c.config_file.empty()) file = read_config_file(c.config_file);
 
     std::set<std::string> known;
+    Origins origins;  // option -> where its value came from (none: the command line or default)
     for (CLI::Option* o : app.get_options()) {
         const std::string name = long_name(o);
         if (name.empty() || name == "help" || name == "config") continue;
@@ -210,33 +286,42 @@ void finalize(CLI::App& app, Config& c, const EnvLookup& env) {
         if (o->count() > 0) continue;  // given on the command line: it wins
         const std::string ename = env_name_for(name);
         if (auto v = lookup(ename)) {
-            apply(o, *v, "environment " + ename);
+            origins[name] = "environment " + ename;
+            apply(o, *v, origins[name]);
         } else if (auto it = file.find(name); it != file.end()) {
-            apply(o, it->second, "config file " + c.config_file);
+            origins[name] = "config file " + printable(c.config_file) + " line " +
+                            std::to_string(it->second.line);
+            apply(o, it->second.value, origins[name]);
         }
     }
     for (const auto& [k, v] : file)
         if (!known.count(k))
-            throw ConfigError("config file " + c.config_file + ": unknown option '" + k + "'");
+            throw ConfigError("config file " + printable(c.config_file) + " line " +
+                              std::to_string(v.line) + ": unknown option '" + k + "'");
+    auto from = [&](const std::string& name) {
+        auto it = origins.find(name);
+        return it != origins.end() ? it->second + ": " : std::string();
+    };
 
     // Validation and derived values.
-    c.ports = parse_ports(c.ports_text);
+    c.ports = parse_ports(c.ports_text, from("ports"));
     if (!valid_name(c.service))
-        throw ConfigError("--service '" + c.service + "': use letters, digits, _ - . @ only");
+        throw ConfigError(from("service") + "--service: use letters, digits, _ - . @ only");
     if (!valid_name(c.upstream_name))
-        throw ConfigError("--upstream-name '" + c.upstream_name +
-                          "': use letters, digits, _ - . @ only");
+        throw ConfigError(from("upstream-name") +
+                          "--upstream-name: use letters, digits, _ - . @ only");
     if (c.host.empty()) throw ConfigError("--host must not be empty");
     if (c.upstream_file.empty()) throw ConfigError("--upstream-file must not be empty");
     if (c.upstream_keepalive < 0) throw ConfigError("--upstream-keepalive must be >= 0");
-    check_seconds("drain-timeout", c.drain_timeout, true);
-    check_seconds("health-timeout", c.health_timeout, false);
-    check_seconds("idle-after", c.idle_after, false);
-    check_seconds("push-gap", c.push_gap, false);
-    check_seconds("stuck-after", c.stuck_after, false);
-    check_seconds("app-poll", c.app_poll, false);
-    check_seconds("min-drain", c.min_drain, true);
-    check_seconds("shift-hold", c.shift_hold, true);
+    using drainmon::ZeroIs;
+    check_seconds("drain-timeout", c.drain_timeout, ZeroIs::forever, origins);
+    check_seconds("health-timeout", c.health_timeout, ZeroIs::refused, origins);
+    check_seconds("idle-after", c.idle_after, ZeroIs::refused, origins);
+    check_seconds("push-gap", c.push_gap, ZeroIs::refused, origins);
+    check_seconds("stuck-after", c.stuck_after, ZeroIs::refused, origins);
+    check_seconds("app-poll", c.app_poll, ZeroIs::refused, origins);
+    check_seconds("min-drain", c.min_drain, ZeroIs::allowed, origins);
+    check_seconds("shift-hold", c.shift_hold, ZeroIs::allowed, origins);
     if (c.drain_timeout > 0 && c.min_drain > c.drain_timeout)
         throw ConfigError("--min-drain must not exceed --drain-timeout");
     for (const auto& cidr : c.ignore_remote) {
@@ -265,7 +350,7 @@ void finalize(CLI::App& app, Config& c, const EnvLookup& env) {
         weight(w.substr(colon + 1), c.weight_old);
     }
     if (c.runner != "exec" && c.runner != "systemd")
-        throw ConfigError("--runner '" + c.runner + "': must be exec or systemd");
+        throw ConfigError(from("runner") + "--runner: must be exec or systemd");
     if (c.keep_releases < 1) throw ConfigError("--keep-releases must be >= 1");
     if (c.state_dir.empty()) c.state_dir = "/var/lib/zdd/" + c.service;
 }

@@ -4,9 +4,13 @@
 // Environment names: DRAIN_TIMEOUT for --drain-timeout (the seed's name); every other option
 // --some-name reads ZDD_SOME_NAME (e.g. ZDD_PORTS, ZDD_STATE_DIR, ZDD_CONFIG). An empty variable
 // counts as unset. The token itself is not an option: see token.hpp (VIBE_DEPLOYMENT_TOKEN).
-// Config file: CLI11's INI/TOML style, `key=value` with the long option name without dashes
-// (`drain-timeout=2`, `drain_timeout=2`, `strict=true`, `ports=8080,8081`); unknown keys are an
-// error. Durations are seconds and accept decimals (`--health-timeout 2.5`).
+// Config file: `key = value` lines with the long option name without dashes
+// (`drain-timeout=2`, `drain_timeout=2`, `strict=true`, `ports=8080,8081`), '#'/';' comment
+// lines, an optional [default] header, values optionally quoted; unknown keys are an error.
+// Errors name the file, the line and the key, never the value (a --config pointed at a token
+// file or /etc/shadow by mistake must not print a line of it).
+// Durations are seconds and accept decimals (`--health-timeout 2.5`), 0 to 2592000 (30 days)
+// as common/duration.hpp says; `--drain-timeout 0` waits forever, the others must be > 0.
 #pragma once
 
 #include <array>

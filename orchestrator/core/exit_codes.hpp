@@ -31,6 +31,8 @@ enum ExitCode : int {
         19,            // the new color failed during --shift-hold: traffic back on the old one
     kExitKept = 20,    // init: a differing file was kept (--force replaces it, with a backup)
     kExitDoctor = 21,  // init: host set up, but `zdd doctor` names something to fix
+    kExitUnsafeStateDir = 22,  // state dir (or something in it) owned by another user or
+                               // writable by group/others, or a release outside it
 };
 
 // A failure that ends the command: one line for the operator and its exit code.
@@ -64,7 +66,9 @@ inline std::string exit_code_help() {
            " 19  the new color failed while held as a canary (--shift-hold): the old color\n"
            "     serves alone again and the new one was drained and stopped\n"
            " 20  init: a file differs from what init writes and was kept (--force replaces it)\n"
-           " 21  init: the host is set up, but `zdd doctor` names something to fix\n";
+           " 21  init: the host is set up, but `zdd doctor` names something to fix\n"
+           " 22  unsafe state dir: it or something in it is owned by another user or writable\n"
+           "     by group/others (or state.json names a release outside its releases dir)\n";
 }
 
 }  // namespace zdd

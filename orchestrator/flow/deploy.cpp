@@ -255,10 +255,9 @@ int run_deploy(const Config& cfg, const std::filesystem::path& binary,
         ctx.info("release " + rel.id + " <- " + binary.string());
         ctx.releases.link_color(to, rel.binary);
 
-        int code = switch_to(ctx, SwitchPlan{to, from, rel.binary, args, false});
-
-        // Keep the releases the colors run; prune the rest beyond --keep-releases.
-        std::set<std::filesystem::path> protect;
+        // Keep the releases the colors run and the new one; prune the rest beyond
+        // --keep-releases now, so failed attempts do not pile up.
+        std::set<std::filesystem::path> protect{rel.binary};
         for (const auto& [c, rec] : ctx.state.instances)
             if (!rec.release.empty()) protect.insert(rec.release);
         try {
@@ -268,7 +267,7 @@ int run_deploy(const Config& cfg, const std::filesystem::path& binary,
         } catch (const std::exception& e) {
             ctx.warn(std::string("pruning releases: ") + e.what());
         }
-        return code;
+        return switch_to(ctx, SwitchPlan{to, from, rel.binary, args, false});
     });
 }
 

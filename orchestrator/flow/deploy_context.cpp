@@ -143,8 +143,10 @@ ProcessRef Context::signal_target(Color c) {
     return p;
 }
 
-void Context::start(Color c, const std::filesystem::path& binary,
+void Context::start(Color c, const std::filesystem::path& release,
                     const std::vector<std::string>& args) {
+    // Only a release from the checked releases dir runs (state.json could name anything).
+    const std::filesystem::path binary = releases.checked_release(release);
     const uint16_t p = port(c);
     if (port_listening(p))
         throw Failure(kExitStart, "port " + std::to_string(p) + " (" + to_string(c) +

@@ -3,31 +3,19 @@
 #include <curl/curl.h>
 
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
+
+#include "gate/http_client.hpp"
 
 namespace zdd {
 
 namespace {
 
-void global_init() {
-    static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
 struct CurlDeleter {
     void operator()(CURL* c) const { curl_easy_cleanup(c); }
 };
 using CurlPtr = std::unique_ptr<CURL, CurlDeleter>;
-
-size_t on_body(char* p, size_t size, size_t n, void* user) {
-    auto* body = static_cast<std::string*>(user);
-    const size_t len = size * n;
-    if (body->size() + len > 64 * 1024) return 0;  // a health answer is small: abort otherwise
-    body->append(p, len);
-    return len;
-}
 
 std::string one_line(std::string s, size_t max = 200) {
     for (char& c : s)
@@ -40,7 +28,7 @@ std::string one_line(std::string s, size_t max = 200) {
 
 HealthProbe probe_health(const std::string& host, uint16_t port, const std::string& expect_version,
                          std::chrono::milliseconds request_timeout) {
-    global_init();
+    drainmon::http_global_init();
     HealthProbe r;
     CurlPtr c(curl_easy_init());
     if (!c) {
@@ -50,15 +38,12 @@ HealthProbe probe_health(const std::string& host, uint16_t port, const std::stri
     const bool v6 = host.find(':') != std::string::npos;
     const std::string url =
         "http://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port) + "/health";
-    std::string body;
+    drainmon::HttpBody body;  // a health answer is small: 64 KiB at most
     char errbuf[CURL_ERROR_SIZE] = {};
-    curl_easy_setopt(c.get(), CURLOPT_URL, url.c_str());
-    curl_easy_setopt(c.get(), CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c.get(), CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(c.get(), CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(c.get(), CURLOPT_TIMEOUT_MS, static_cast<long>(request_timeout.count()));
-    curl_easy_setopt(c.get(), CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c.get(), CURLOPT_NOPROXY, "*");  // an http_proxy env must not reroute this
+    if (!drainmon::http_setup(c.get(), url, request_timeout, &body, errbuf)) {
+        r.reason = "cannot set up the HTTP request";
+        return r;
+    }
     curl_easy_setopt(c.get(), CURLOPT_FORBID_REUSE, 1L);
     CURLcode rc = curl_easy_perform(c.get());
     if (rc != CURLE_OK) {
@@ -71,14 +56,14 @@ HealthProbe probe_health(const std::string& host, uint16_t port, const std::stri
         r.reason = "HTTP " + std::to_string(code);
         return r;
     }
-    nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+    nlohmann::json j = nlohmann::json::parse(body.text, nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
-        r.reason = "body is not a JSON object: " + one_line(body, 80);
+        r.reason = "body is not a JSON object: " + one_line(body.text, 80);
         return r;
     }
     if (j.contains("version") && j["version"].is_string()) r.version = j["version"];
     if (!j.contains("status") || j["status"] != "ok") {
-        r.reason = "status is not \"ok\": " + one_line(body, 80);
+        r.reason = "status is not \"ok\": " + one_line(body.text, 80);
         return r;
     }
     if (!expect_version.empty() && r.version != expect_version) {

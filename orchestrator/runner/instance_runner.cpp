@@ -269,7 +269,8 @@ ProcessRef start_detached(const LaunchSpec& s) {
     if (::stat(s.log_file.c_str(), &lst) == 0 &&
         static_cast<uint64_t>(lst.st_size) > s.log_max_bytes)
         fs::rename(s.log_file, s.log_file.string() + ".1", ec);  // one rotated file kept
-    UniqueFd log(::open(s.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+    UniqueFd log(
+        ::open(s.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0640));
     if (!log)
         throw RunnerError("cannot open log " + s.log_file.string() + ": " + std::strerror(errno));
     UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));

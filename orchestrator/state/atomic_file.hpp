@@ -27,4 +27,13 @@ std::optional<std::string> read_file_if_exists(const std::filesystem::path& path
 void write_file_atomic(const std::filesystem::path& path, std::string_view content,
                        mode_t mode = 0644);
 
+// The same, for the file `name` directly inside the directory open as `dirfd`, never following
+// a symlink (O_NOFOLLOW): a symlink planted there is an error, not a redirection. `shown` is
+// the path used in messages.
+std::optional<std::string> read_file_at(int dirfd, const std::string& name,
+                                        const std::filesystem::path& shown,
+                                        std::size_t max_bytes = 16u << 20);
+void write_file_atomic_at(int dirfd, const std::string& name, const std::filesystem::path& shown,
+                          std::string_view content, mode_t mode = 0644);
+
 }  // namespace zdd

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,7 +11,9 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "core/message_text.hpp"
 #include "state/atomic_file.hpp"
+#include "state/state_dir.hpp"
 
 namespace zdd {
 
@@ -87,8 +90,11 @@ std::string state_to_json(const State& s) {
 
 State state_from_json(const std::string& text, const std::string& origin) {
     auto corrupt = [&](const std::string& why) {
-        return StateError("state file " + origin + " is corrupt: " + why +
-                          " (fix it or move it aside; zdd status explains what it can)");
+        // Not "see zdd status": status reads the same file and fails the same way.
+        return StateError("state file " + origin + " is corrupt: " + printable(why) +
+                          " (repair it, or move it aside with `mv " + origin + " " + origin +
+                          ".corrupt`: the next `zdd deploy` then adopts the color the status "
+                          "file names; `cat` the status file to see which color serves)");
     };
     // Integers are checked for type and range before conversion: a cast of 1e300 to int is
     // undefined behaviour, and a garbage pid must never reach a signal.
@@ -167,9 +173,11 @@ State state_from_json(const std::string& text, const std::string& origin) {
 }
 
 State StateStore::load() const {
+    auto sd = StateDir::open_existing(dir_);  // the check, on every run
+    if (!sd) return State{};
     std::optional<std::string> text;
     try {
-        text = read_file_if_exists(state_file());
+        text = read_file_at(sd->fd(), "state.json", state_file());
     } catch (const FileError& e) {
         throw StateError(e.what());
     }
@@ -178,12 +186,10 @@ State StateStore::load() const {
 }
 
 void StateStore::save(State& s) const {
-    std::error_code ec;
-    std::filesystem::create_directories(dir_, ec);
-    if (ec) throw StateError("cannot create state dir " + dir_.string() + ": " + ec.message());
+    StateDir sd = StateDir::open(dir_);
     s.updated_at = unix_now();
     try {
-        write_file_atomic(state_file(), state_to_json(s), 0644);
+        write_file_atomic_at(sd.fd(), "state.json", state_file(), state_to_json(s), 0644);
     } catch (const FileError& e) {
         throw StateError(e.what());
     }
@@ -214,13 +220,16 @@ std::optional<Color> read_status_file(const std::filesystem::path& path) {
 }
 
 DeployLock DeployLock::acquire(const std::filesystem::path& state_dir) {
-    std::error_code ec;
-    std::filesystem::create_directories(state_dir, ec);
-    if (ec) throw StateError("cannot create state dir " + state_dir.string() + ": " + ec.message());
+    StateDir sd = StateDir::open(state_dir);
     auto path = state_dir / "deploy.lock";
     // CLOEXEC: instances started by this zdd must never inherit (and so hold) the lock.
-    drainmon::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    // NOFOLLOW: a planted symlink must not make zdd write its pid into another file.
+    drainmon::UniqueFd fd(
+        ::openat(sd.fd(), "deploy.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644));
     if (!fd) throw StateError("cannot open " + path.string() + ": " + std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
+        throw StateError(path.string() + " is not a regular file");
     if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
         if (errno != EWOULDBLOCK)
             throw StateError("cannot lock " + path.string() + ": " + std::strerror(errno));

@@ -36,9 +36,10 @@ inline constexpr const char* kTokenEnv = "VIBE_DEPLOYMENT_TOKEN";
 // env_value: VIBE_DEPLOYMENT_TOKEN's value (nullopt/empty = unset); it wins over the file.
 // The file is either an env file with a `VIBE_DEPLOYMENT_TOKEN=...` line (as the original
 // script's deployment.env) or a file holding only the token; it is parsed by
-// drainmon::read_token_file (userspace/app_report.hpp), shared with drain-inspector. A file
-// readable by group or others is refused; a token with spaces or control characters too (it
-// goes into an HTTP header). Throws TokenError; messages never contain the token.
+// drainmon::read_token_file (gate/app_report.hpp), shared with drain-inspector. A file
+// not owned by root (or the user running zdd) or accessible by group or others is refused; a token
+// with spaces or control characters too (it goes into an HTTP header). Throws TokenError; messages
+// never contain the token.
 LoadedToken load_token(const std::filesystem::path& token_file,
                        const std::optional<std::string>& env_value);
 // Same, reading VIBE_DEPLOYMENT_TOKEN from the process environment.

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "gate/app_report.hpp"
+#include "fake_proxy.hpp"
 #include "temp_dir.hpp"
 #include "test_support.hpp"
 
@@ -127,6 +128,16 @@ TEST_CASE("app report: every poll is a fresh connection, closed after the answer
     }
 }
 
+TEST_CASE("app report: the token never goes to a proxy, whatever *_proxy say") {
+    CannedApp app;
+    zdd_test::FakeProxy proxy;
+    AppPoll p = AppReportClient(app.url("/ok"), kToken, 2s).poll();
+    INFO(p.reason);
+    CHECK(p.outcome == AppOutcome::Report);  // the app got the token (else 401)
+    CHECK(app.client_ports().size() == 1);
+    CHECK_FALSE(proxy.contacted());
+}
+
 TEST_CASE("app report: a wrong token is a 401, a configuration error") {
     CannedApp app;
     AppPoll p = AppReportClient(app.url("/ok"), "wrong", 2s).poll();
@@ -167,6 +178,22 @@ TEST_CASE("token file: env line, export prefix, quotes or a bare token") {
           "with space");
     CHECK(read_token_file(dir.write("c.env", "VIBE_DEPLOYMENT_TOKEN='quoted'\n")) == "quoted");
     CHECK(read_token_file(dir.write("token", "  bare-token==\n")) == "bare-token==");
+}
+
+TEST_CASE("token file: refused when another user owns it, even with mode 0600") {
+    zdd_test::require_root();
+    zdd_test::TempDir dir;
+    auto p = dir.write("theirs.env", "VIBE_DEPLOYMENT_TOKEN=abc\n",
+                       fs::perms::owner_read | fs::perms::owner_write);
+    REQUIRE(::chown(p.c_str(), 65534, 65534) == 0);
+    CHECK_THROWS_WITH(read_token_file(p),
+                      Catch::Contains("owned by uid 65534") && Catch::Contains("chown root"));
+    // 0400 and 0600 are both fine when root's; group write alone is not.
+    REQUIRE(::chown(p.c_str(), 0, 0) == 0);
+    fs::permissions(p, fs::perms::owner_read);
+    CHECK(read_token_file(p) == "abc");
+    fs::permissions(p, fs::perms::owner_read | fs::perms::group_write);
+    CHECK_THROWS_WITH(read_token_file(p), Catch::Contains("chmod 600"));
 }
 
 TEST_CASE("token file: refused when readable by others, empty, missing or unrelated") {

@@ -1,7 +1,13 @@
 // drain-inspector serve scraped by a real Prometheus server: its query API sees exactly the
 // active connections the test holds open, then fewer after some close.
 #include <httplib.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <fstream>
+#include <thread>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -110,4 +116,132 @@ TEST_CASE("a real Prometheus scrapes serve: N active, then N-k") {
     CHECK(prometheus.wait(10s) >= 0);
     serve.signal(SIGTERM);
     CHECK(serve.wait(5s) == 0);
+}
+
+namespace {
+
+// A serve on a free loopback port with the sock_diag backend (no root needed), ready.
+struct ServeUnderTest {
+    uint16_t port = free_port();
+    InspectorProcess proc{
+        {"serve", "--listen", "127.0.0.1:" + std::to_string(port), "--backend", "sock_diag"}};
+    ServeUnderTest() {
+        httplib::Client cli("127.0.0.1", port);
+        REQUIRE(wait_until([&] { return static_cast<bool>(cli.Get("/metrics")); }, 10s, 50ms));
+    }
+    long peak_rss_kb() const {
+        std::ifstream f("/proc/" + std::to_string(pid()) + "/status");
+        std::string line;
+        while (std::getline(f, line))
+            if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+        return -1;
+    }
+    pid_t pid() const {
+        auto out = run_capture("ss -Hltnp 'sport = :" + std::to_string(port) + "'");
+        auto at = out.find("pid=");
+        return at == std::string::npos ? -1 : std::stoi(out.substr(at + 4));
+    }
+};
+
+bool send_all(int fd, const std::string& s) {
+    return ::send(fd, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
+}
+
+}  // namespace
+
+TEST_CASE("serve: 50 slow clients (a header line every 3 s) do not starve a scrape") {
+    ServeUnderTest serve;
+    std::vector<UniqueFd> slow;
+    for (int i = 0; i < 50; ++i) {
+        slow.push_back(tcp_connect("127.0.0.1", serve.port));
+        send_all(slow.back().get(), "GET /metrics HTTP/1.1\r\nHost: x\r\n");
+    }
+    std::atomic<bool> done{false};
+    std::thread dribble([&] {
+        // At most 4 rounds: every 3 s one more header line on each connection still open.
+        for (int round = 0; round < 4 && !done; ++round) {
+            for (int t = 0; t < 30 && !done; ++t) std::this_thread::sleep_for(100ms);
+            for (auto& fd : slow) send_all(fd.get(), "X-Slow: " + std::to_string(round) + "\r\n");
+        }
+    });
+    // Scrapes while the slow clients hold their connections: each must be answered (the
+    // client's 10 s bound is generous; with 8 workers held by slow clients it never came).
+    int answered = 0;
+    for (int i = 0; i < 5; ++i) {
+        std::this_thread::sleep_for(1500ms);
+        httplib::Client cli("127.0.0.1", serve.port);
+        cli.set_connection_timeout(10);
+        cli.set_read_timeout(10);
+        auto res = cli.Get("/metrics");
+        if (res && res->status == 200 && res->body.find("zdd_") != std::string::npos) ++answered;
+    }
+    done = true;
+    dribble.join();
+    CHECK(answered == 5);
+    // The read timeout ended each slow request (a 400 Bad Request, then the connection
+    // closes): none of them was left holding a worker.
+    int dropped = 0;
+    for (auto& fd : slow) {
+        std::string got;
+        char buf[4096];
+        ssize_t n;
+        while ((n = ::recv(fd.get(), buf, sizeof buf, MSG_DONTWAIT)) > 0) got.append(buf, n);
+        if (n == 0 || got.rfind("HTTP/1.1 400", 0) == 0) ++dropped;
+    }
+    CHECK(dropped == 50);
+}
+
+TEST_CASE("serve: a 60 MB request body is refused without growing the process") {
+    ServeUnderTest serve;
+    const long peak_before = serve.peak_rss_kb();
+    REQUIRE(peak_before > 0);
+    const std::size_t total = 60u << 20;
+    const std::string chunk(1 << 20, 'x');
+    // A body announced by Content-Length on a GET and a POST, and 60 MB of junk after a GET
+    // (once read as the "next request line" without a bound).
+    for (std::string head :
+         {"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(total) +
+              "\r\n\r\n",
+          "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(total) +
+              "\r\n\r\n",
+          std::string("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")}) {
+        INFO(head.substr(0, 20));
+        UniqueFd c = tcp_connect("127.0.0.1", serve.port);
+        REQUIRE(send_all(c.get(), head));
+        std::size_t sent = 0;
+        while (sent < total && send_all(c.get(), chunk)) sent += chunk.size();
+        ::shutdown(c.get(), SHUT_WR);
+        std::string answer;
+        char buf[4096];
+        for (ssize_t n; (n = ::recv(c.get(), buf, sizeof buf, 0)) > 0;) answer.append(buf, n);
+        // A body: 413. The junk: the GET's answer, then the connection closes unread.
+        const bool junk = head.find("Content-Length") == std::string::npos;
+        CHECK(answer.rfind(junk ? "HTTP/1.1 200" : "HTTP/1.1 413", 0) == 0);
+        CHECK(sent < total);  // the server closed before taking it all
+    }
+    const long peak_after = serve.peak_rss_kb();
+    INFO("peak RSS before " << peak_before << " kB, after " << peak_after << " kB");
+    CHECK(peak_after < peak_before + 16 * 1024);  // far below the 60 MB it used to buffer
+    // And it still serves.
+    httplib::Client cli("127.0.0.1", serve.port);
+    auto res = cli.Get("/metrics");
+    REQUIRE(res);
+    CHECK(res->status == 200);
+}
+
+TEST_CASE("serve: a second serve on the same address fails with its own exit code") {
+    ServeUnderTest first;
+    auto r = run_inspector(
+        {"serve", "--listen", "127.0.0.1:" + std::to_string(first.port), "--backend", "sock_diag"},
+        10s);
+    CHECK(r.status == 3);
+    CHECK_THAT(r.err, Catch::Contains("address already in use"));
+    CHECK(count_lines(r.err) == 1);
+    // The first one still answers every scrape (no SO_REUSEPORT sharing).
+    httplib::Client cli("127.0.0.1", first.port);
+    for (int i = 0; i < 5; ++i) {
+        auto res = cli.Get("/metrics");
+        REQUIRE(res);
+        CHECK(res->status == 200);
+    }
 }

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "runner/health_check.hpp"
+#include "fake_proxy.hpp"
 #include "test_support.hpp"
 
 using namespace zdd;
@@ -67,6 +68,14 @@ TEST_CASE("a healthy instance is accepted, with its version") {
     auto o = opts(s.port());
     o.expect_version = "1.2.3";
     CHECK(wait_healthy(o).ok);
+}
+
+TEST_CASE("the health check never goes through a proxy") {
+    HealthServer s([] { return std::pair{200, std::string(R"({"status":"ok"})")}; });
+    zdd_test::FakeProxy proxy;
+    CHECK(probe_health("127.0.0.1", s.port(), "", 1s).ok);
+    CHECK(s.hits == 1);
+    CHECK_FALSE(proxy.contacted());
 }
 
 TEST_CASE("an instance that becomes healthy after a while") {

@@ -1,6 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include "temp_dir.hpp"
+#include "test_support.hpp"
 #include "state/token.hpp"
 
 using namespace zdd;
@@ -59,4 +62,19 @@ TEST_CASE("unsafe or unusable token files are refused with a clear message") {
     CHECK_THAT(error_of(p), Catch::Contains("spaces or control"));
     CHECK_THAT(error_of(p, kTok + "\r\nX-Injected: 1"), Catch::Contains("spaces or control"));
     CHECK_THAT(error_of(d.path()), Catch::Contains("not a regular file"));
+}
+
+TEST_CASE("a token file owned by another user is refused, as documented") {
+    zdd_test::require_root();
+    zdd_test::TempDir d;
+    const auto p = d / "deployment.env";
+    zdd_test::write_text(p, "VIBE_DEPLOYMENT_TOKEN=" + kTok + "\n", 0600);
+    REQUIRE(::chown(p.c_str(), 65534, 65534) == 0);
+    const std::string msg = error_of(p);
+    CHECK_THAT(msg, Catch::Contains("owned by uid 65534") && Catch::Contains(p.string()));
+    CHECK(msg.find(kTok) == std::string::npos);
+    // Root's, 0400: accepted.
+    REQUIRE(::chown(p.c_str(), 0, 0) == 0);
+    REQUIRE(::chmod(p.c_str(), 0400) == 0);
+    CHECK(load_token(p, std::nullopt).token.reveal() == kTok);
 }

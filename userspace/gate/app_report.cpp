@@ -2,34 +2,25 @@
 
 #include <curl/curl.h>
 #include <sys/socket.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <sstream>
 #include <type_traits>
 #include <vector>
+
+#include "common/unique_fd.hpp"
+#include "gate/http_client.hpp"
 
 namespace drainmon {
 
 namespace {
-
-void global_init_once() {
-    static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-size_t append_body(char* data, size_t size, size_t n, void* out) {
-    auto* body = static_cast<std::string*>(out);
-    // A health answer is small; a huge one is not a health answer.
-    if (body->size() + size * n > (1u << 20)) return 0;
-    body->append(data, size * n);
-    return size * n;
-}
 
 struct SlistDeleter {
     void operator()(curl_slist* l) const { curl_slist_free_all(l); }
@@ -111,7 +102,7 @@ AppReport parse_app_report(const std::string& body) {
 AppReportClient::AppReportClient(std::string url, std::string token,
                                  std::chrono::milliseconds timeout)
     : url_(std::move(url)), token_(std::move(token)), timeout_(timeout) {
-    global_init_once();
+    http_global_init();
     curl_.reset(curl_easy_init());
     if (!curl_) throw std::runtime_error("curl_easy_init failed");
 }
@@ -119,27 +110,24 @@ AppReportClient::AppReportClient(std::string url, std::string token,
 AppPoll AppReportClient::poll() {
     CURL* c = static_cast<CURL*>(curl_.get());
     curl_easy_reset(c);
-    std::string body;
+    HttpBody body;
+    body.max = 1u << 20;  // a health answer is small; a huge one is not a health answer
     std::unique_ptr<curl_slist, SlistDeleter> headers(
         curl_slist_append(nullptr, ("Authorization: Bearer " + token_).c_str()));
     char errbuf[CURL_ERROR_SIZE] = {};
-    curl_easy_setopt(c, CURLOPT_URL, url_.c_str());
+    AppPoll p;
+    if (!headers || !http_setup(c, url_, timeout_, &body, errbuf)) {
+        p.reason = url_ + ": cannot set up the HTTP request";
+        return p;
+    }
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_.count()));
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout_.count()));
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     // A new connection per poll, closed when the answer is in: a kept-alive poll connection
     // would itself look like a client the app still serves.
     curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, append_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 
     CURLcode rc = curl_easy_perform(c);
 
-    AppPoll p;
     char* local_ip = nullptr;
     char* primary_ip = nullptr;
     long local_port = 0, primary_port = 0;
@@ -165,7 +153,7 @@ AppPoll AppReportClient::poll() {
         return p;
     }
     try {
-        p.report = parse_app_report(body);
+        p.report = parse_app_report(body.text);
         p.outcome = AppOutcome::Report;
     } catch (const std::invalid_argument& e) {
         p.reason = url_ + ": malformed answer: " + e.what();
@@ -174,17 +162,35 @@ AppPoll AppReportClient::poll() {
 }
 
 std::string read_token_file(const std::string& path) {
+    // One fd for the checks and the read (a symlink, as Kubernetes secrets are, is followed).
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
     struct stat st {};
-    if (::stat(path.c_str(), &st) != 0)
+    if (!fd || ::fstat(fd.get(), &st) != 0)
         throw TokenFileError("cannot read token file " + path + ": " + std::strerror(errno));
-    if (st.st_mode & (S_IRGRP | S_IROTH)) {
+    if (!S_ISREG(st.st_mode)) throw TokenFileError("token file " + path + " is not a regular file");
+    // As documented: root's (or the user's running us), mode 0600 or 0400. A file another
+    // user owns could be replaced by them with a token of their choosing.
+    if (st.st_uid != 0 && st.st_uid != ::geteuid())
+        throw TokenFileError("token file " + path + " is owned by uid " +
+                             std::to_string(st.st_uid) + ", not by root or uid " +
+                             std::to_string(::geteuid()) + ": run chown root " + path);
+    if (st.st_mode & 077) {
         char mode[8];
         std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-        throw TokenFileError("token file " + path + " is readable by group or others (mode " +
-                             mode + "): run chmod 600 " + path);
+        throw TokenFileError("token file " + path + " is " +
+                             (st.st_mode & 044 ? "readable" : "accessible") +
+                             " by group or others (mode " + mode + "): run chmod 600 " + path);
     }
-    std::ifstream in(path);
-    if (!in) throw TokenFileError("cannot read token file " + path);
+    std::string text;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(fd.get(), buf, sizeof buf)) != 0;) {
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0)
+            throw TokenFileError("cannot read token file " + path + ": " + std::strerror(errno));
+        text.append(buf, static_cast<std::size_t>(n));
+        if (text.size() > (64u << 10)) throw TokenFileError("token file " + path + " is too large");
+    }
+    std::istringstream in(text);
     std::vector<std::string> lines;
     std::string line;
     while (std::getline(in, line)) {

@@ -53,14 +53,15 @@ class AppReportClient {
     std::unique_ptr<void, CurlHandleDeleter> curl_;  // CURL*, reused; its connections are not
 };
 
-// A token file is unreadable, empty, or readable by group or others. what() is one line.
+// A token file is unreadable, empty, owned by another user or accessible by group or others.
+// what() is one line.
 struct TokenFileError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
 // Reads the deployment token: an env file with a `VIBE_DEPLOYMENT_TOKEN=...` line (quotes and
-// an `export` prefix allowed) or a file holding only the token. Refuses a file readable by
-// group or others.
+// an `export` prefix allowed) or a file holding only the token. Refuses a file that is not
+// owned by root or the user running us, or that group or others can access (0600/0400 only).
 std::string read_token_file(const std::string& path);
 
 }  // namespace drainmon

@@ -1,11 +1,13 @@
 // drain-inspector: what the kernel knows about the TCP connections of a port, and the drain
-// gate as a standalone command. Exit codes: 0 ok, 1 wait timed out, 2 usage/setup/config error.
+// gate as a standalone command. Exit codes: 0 ok, 1 wait timed out, 2 usage/setup/config error,
+// 3 serve's address in use.
 #include <CLI/CLI.hpp>
 
 #include <iostream>
 #include <string>
 
 #include "common/version.hpp"
+#include "common/duration_option.hpp"
 #include "gate/app_report.hpp"
 #include "inspector/inspector_commands.hpp"
 
@@ -39,15 +41,15 @@ void add_common(CLI::App* cmd, CommonOptions& c) {
         ->capture_default_str();
     cmd->add_option("--idle-after", c.idle_after_s,
                     "Seconds without data before a connection may count as idle")
-        ->check(CLI::NonNegativeNumber)
+        ->check(drainmon::duration_check(drainmon::ZeroIs::allowed))
         ->capture_default_str();
     cmd->add_option("--push-gap", c.push_gap_s,
                     "Seconds between the last request and a later send that mark a server push")
-        ->check(CLI::NonNegativeNumber)
+        ->check(drainmon::duration_check(drainmon::ZeroIs::allowed))
         ->capture_default_str();
     cmd->add_option("--stuck-after", c.stuck_after_s,
                     "Seconds without progress before a connection counts as stuck")
-        ->check(CLI::NonNegativeNumber)
+        ->check(drainmon::duration_check(drainmon::ZeroIs::allowed))
         ->capture_default_str();
     cmd->add_option("--max-sockets", c.max_sockets,
                     "BPF: sockets tracked at once (beyond it the counts say incomplete)")
@@ -63,7 +65,10 @@ int main(int argc, char** argv) {
         "closing) - and the drain gate that tells when an instance can stop.",
         kProgram};
     app.footer(
-        "Exit codes: 0 ok (drained), 1 wait timed out, 2 usage, setup or configuration error.\n"
+        "Durations are seconds with decimals, at most 2592000 (30 days); non-zero ones at least\n"
+        "0.001.\n"
+        "Exit codes: 0 ok (drained), 1 wait timed out, 2 usage, setup or configuration error,\n"
+        "3 serve: the listen address is already in use.\n"
         "Run 'drain-inspector SUBCOMMAND --help' for a subcommand's options.");
     app.require_subcommand(1);
     app.set_version_flag("--version", zdd_build::version_line(kProgram));
@@ -88,9 +93,10 @@ int main(int argc, char** argv) {
         "prints what is left and exits 1. Usable as a preStop hook.");
     add_ports(wait, wait_ports, true);
     add_common(wait, wait_o.common);
-    wait->add_option("-t,--timeout", wait_o.timeout_s, "Seconds to wait at most; 0 waits forever")
+    wait->add_option("-t,--timeout", wait_o.timeout_s,
+                     "Seconds to wait at most (up to 2592000, 30 days); 0 waits forever")
         ->envname("DRAIN_TIMEOUT")
-        ->check(CLI::NonNegativeNumber)
+        ->check(drainmon::duration_check(drainmon::ZeroIs::forever))
         ->capture_default_str();
     wait->add_flag("--strict", wait_o.strict, "Stuck connections block too (until the timeout)");
     wait->add_flag("--idle-ok", wait_o.idle_ok, "Idle keepalive connections never block");
@@ -102,19 +108,19 @@ int main(int argc, char** argv) {
                      "mode 0600 (default: $VIBE_DEPLOYMENT_TOKEN)")
         ->needs(url);
     wait->add_option("--poll-interval", wait_o.poll_interval_s, "Seconds between app polls")
-        ->check(CLI::PositiveNumber)
+        ->check(drainmon::duration_check(drainmon::ZeroIs::refused))
         ->capture_default_str();
     wait->add_option("--app-timeout", wait_o.app_timeout_s, "Seconds one app poll may take")
-        ->check(CLI::PositiveNumber)
+        ->check(drainmon::duration_check(drainmon::ZeroIs::refused))
         ->capture_default_str();
     wait->add_option("--progress-interval", wait_o.progress_interval_s,
                      "Seconds between progress lines on stderr")
-        ->check(CLI::PositiveNumber)
+        ->check(drainmon::duration_check(drainmon::ZeroIs::refused))
         ->capture_default_str();
     wait->add_option("--min-drain", wait_o.min_drain_s,
                      "Never declare drained sooner than this many seconds (routing changes "
                      "propagate after the hook starts)")
-        ->check(CLI::NonNegativeNumber)
+        ->check(drainmon::duration_check(drainmon::ZeroIs::allowed))
         ->capture_default_str();
     wait->add_option("--ignore-remote", wait_o.ignore_remote,
                      "CIDR (repeatable): connections from these peers (monitoring agents) "
@@ -128,7 +134,7 @@ int main(int argc, char** argv) {
     add_ports(watch, watch_ports, false);
     add_common(watch, watch_o.common);
     watch->add_option("-i,--interval", watch_o.interval_s, "Seconds between refreshes")
-        ->check(CLI::PositiveNumber)
+        ->check(drainmon::duration_check(drainmon::ZeroIs::refused))
         ->capture_default_str();
     watch
         ->add_option("-n,--iterations", watch_o.iterations,

@@ -13,8 +13,9 @@
 namespace drainmon::inspector {
 
 constexpr int kExitOk = 0;
-constexpr int kExitTimeout = 1;  // wait: the port did not drain in time
-constexpr int kExitUsage = 2;    // usage, setup or configuration error
+constexpr int kExitTimeout = 1;       // wait: the port did not drain in time
+constexpr int kExitUsage = 2;         // usage, setup or configuration error
+constexpr int kExitAddressInUse = 3;  // serve: the listen address is taken (another serve?)
 
 // Bad input or configuration found after parsing (a 401, an unreadable token file, ...).
 struct UsageError : std::runtime_error {

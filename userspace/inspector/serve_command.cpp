@@ -1,9 +1,14 @@
 // drain-inspector serve: /metrics over HTTP (cpp-httplib), a fresh snapshot per scrape.
+// Hardened for a port others can reach: short read/write timeouts, small header and body
+// limits, a worker pool larger than a handful of slow clients, and an exclusive bind.
 #include <httplib.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 
 #include <atomic>
+#include <cerrno>
 #include <iostream>
 #include <mutex>
 #include <thread>
@@ -45,6 +50,20 @@ ListenAddress parse_listen(const std::string& s) {
     return {host, port};
 }
 
+// Each connection holds a worker while it sends its request: with cpp-httplib's default of 8
+// workers, 8 slow clients starved every scrape. 64 workers and a 2 s read timeout (a client
+// idle that long is dropped) keep room for Prometheus under dozens of slow clients.
+constexpr size_t kWorkers = 64;
+constexpr time_t kIoTimeoutSec = 2;
+constexpr size_t kMaxBody = 64 * 1024;  // scrapes are GETs; a body is refused (413), not stored
+
+// cpp-httplib's default sets SO_REUSEPORT, which let a second serve bind the same address and
+// take half the scrapes. SO_REUSEADDR only (restart over TIME_WAIT): a second bind fails.
+void exclusive_bind_options(socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+}
+
 }  // namespace
 
 int run_serve(const ServeOptions& o) {
@@ -55,6 +74,25 @@ int run_serve(const ServeOptions& o) {
     std::mutex backend_mu;    // backends are not thread-safe; scrapes come from a thread pool
 
     httplib::Server svr;
+    svr.new_task_queue = [] { return new httplib::ThreadPool(kWorkers); };
+    svr.set_socket_options(exclusive_bind_options);
+    svr.set_read_timeout(kIoTimeoutSec, 0);
+    svr.set_write_timeout(kIoTimeoutSec, 0);
+    svr.set_keep_alive_timeout(kIoTimeoutSec);
+    svr.set_payload_max_length(kMaxBody);
+    // One request per connection: cpp-httplib reads what follows a GET as the next request
+    // line, without a bound, so a GET with a 60 MB body grew the process by 60 MB. Closing
+    // after the answer drops whatever the client still sends; Prometheus reconnects anyway.
+    svr.set_keep_alive_max_count(1);
+    svr.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+        const std::string len = req.get_header_value("Content-Length");
+        if (req.has_header("Transfer-Encoding") || (!len.empty() && len != "0")) {
+            res.status = 413;
+            res.set_header("Connection", "close");
+            return httplib::Server::HandlerResponse::Handled;
+        }
+        return httplib::Server::HandlerResponse::Unhandled;
+    });
     svr.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
         try {
             std::lock_guard lock(backend_mu);
@@ -68,8 +106,15 @@ int run_serve(const ServeOptions& o) {
     svr.Get("/", [](const httplib::Request&, httplib::Response& res) {
         res.set_content("drain-inspector: metrics at /metrics\n", "text/plain");
     });
-    if (!svr.bind_to_port(addr.host.c_str(), addr.port))
-        throw UsageError("cannot listen on " + o.listen + " (address in use or not local?)");
+    errno = 0;
+    if (!svr.bind_to_port(addr.host.c_str(), addr.port)) {
+        if (errno == EADDRINUSE) {
+            std::cerr << "drain-inspector: cannot listen on " << o.listen
+                      << ": address already in use (another serve or another program)" << std::endl;
+            return kExitAddressInUse;
+        }
+        throw UsageError("cannot listen on " + o.listen + " (not a local address?)");
+    }
 
     drainmon::UniqueFd done(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     std::atomic<bool> stopped_by_signal{false};

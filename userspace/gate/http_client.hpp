@@ -1,0 +1,30 @@
+// The one libcurl setup every HTTP client of zdd and drain-inspector uses (the app-report poll,
+// the health check, the probe through nginx). They send the deployment token or talk to a
+// local instance, so a proxy is never used whatever http_proxy/HTTPS_PROXY/ALL_PROXY say:
+// CURLOPT_PROXY "" and CURLOPT_NOPROXY "*".
+#pragma once
+
+#include <curl/curl.h>
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+namespace drainmon {
+
+// A response body, cut off (the transfer fails) beyond max bytes.
+struct HttpBody {
+    std::string text;
+    std::size_t max = 64 * 1024;
+};
+
+// curl_global_init, once per process.
+void http_global_init();
+
+// Prepares `curl` for one plain GET of `url`: bounded by `timeout` (connect and whole
+// transfer), no proxy, http/https only, no signals, the body into `body`, the error text into
+// `errbuf` (CURL_ERROR_SIZE bytes). Returns false if libcurl refused an option.
+bool http_setup(CURL* curl, const std::string& url, std::chrono::milliseconds timeout,
+                HttpBody* body, char* errbuf);
+
+}  // namespace drainmon
