@@ -178,103 +178,101 @@ TEST_CASE("the zdd binary reads ZDD_CONFIG from its environment, and --config ov
     INFO(flag_err);
     CHECK(flag_err.find("no-such-option") == std::string::npos);
     CHECK(flag_err.find("bad.conf") == std::string::npos);
+}
 
-    namespace {
+namespace {
 
-    std::string config_error(std::vector<std::string> args, const Env& env = {}) {
-        try {
-            parse(std::move(args), env);
-        } catch (const ConfigError& e) {
-            return e.what();
-        }
-        return "(no error)";
+std::string config_error(std::vector<std::string> args, const Env& env = {}) {
+    try {
+        parse(std::move(args), env);
+    } catch (const ConfigError& e) {
+        return e.what();
     }
+    return "(no error)";
+}
 
-    }  // namespace
+}  // namespace
 
-    TEST_CASE("durations have one range: 1e10, 9.3e9, nan, inf and negatives are refused") {
-        for (const char* v : {"1e10", "9.3e9", "inf"}) {
-            INFO(v);
-            CHECK_THAT(config_error({}, {{"DRAIN_TIMEOUT", v}}),
-                       Catch::Contains("environment DRAIN_TIMEOUT") &&
-                           Catch::Contains("out of range") && Catch::Contains("use 0 for forever"));
-            CHECK_THAT(config_error({"--drain-timeout", v}), Catch::Contains("use 0 for forever"));
-            CHECK_THAT(config_error({"--health-timeout", v}),
-                       Catch::Contains("--health-timeout") && !Catch::Contains("forever"));
-        }
-        CHECK_THAT(config_error({"--drain-timeout", "nan"}), Catch::Contains("not a number"));
-        CHECK_THAT(config_error({"--drain-timeout", "-1"}), Catch::Contains("negative"));
-        CHECK_THAT(config_error({}, {{"DRAIN_TIMEOUT", "-0.5"}}), Catch::Contains("negative"));
-        // Thresholds end up as 32-bit milliseconds: beyond the range they are refused, not cut.
-        CHECK_THAT(config_error({"--stuck-after", "4294968"}), Catch::Contains("--stuck-after"));
-        CHECK_THAT(config_error({"--idle-after", "1e10"}), Catch::Contains("--idle-after"));
-        CHECK(parse({"--stuck-after", "2592000"}).stuck_after == 2592000);
-        CHECK(parse({}, {{"DRAIN_TIMEOUT", "0"}}).drain_timeout == 0);
-
-        zdd_test::TempDir d;
-        zdd_test::write_text(d / "z.conf", "# comment\n\napp-poll = nan\n");
-        CHECK_THAT(config_error({"--config", (d / "z.conf").string()}),
-                   Catch::Contains("z.conf line 3") && Catch::Contains("--app-poll") &&
-                       Catch::Contains("not a number"));
-
-        // The zdd binary: exit 2 and one line, before anything runs.
-        int status = 0;
-        auto out = zdd_test::run_capture(
-            "DRAIN_TIMEOUT=1e10 " + zdd_test::build_dir() + "/orchestrator/zdd status 2>&1",
-            &status);
-        CHECK(status == 2);
-        CHECK_THAT(out, Catch::Contains("use 0 for forever"));
+TEST_CASE("durations have one range: 1e10, 9.3e9, nan, inf and negatives are refused") {
+    for (const char* v : {"1e10", "9.3e9", "inf"}) {
+        INFO(v);
+        CHECK_THAT(config_error({}, {{"DRAIN_TIMEOUT", v}}),
+                   Catch::Contains("environment DRAIN_TIMEOUT") &&
+                       Catch::Contains("out of range") && Catch::Contains("use 0 for forever"));
+        CHECK_THAT(config_error({"--drain-timeout", v}), Catch::Contains("use 0 for forever"));
+        CHECK_THAT(config_error({"--health-timeout", v}),
+                   Catch::Contains("--health-timeout") && !Catch::Contains("forever"));
     }
+    CHECK_THAT(config_error({"--drain-timeout", "nan"}), Catch::Contains("not a number"));
+    CHECK_THAT(config_error({"--drain-timeout", "-1"}), Catch::Contains("negative"));
+    CHECK_THAT(config_error({}, {{"DRAIN_TIMEOUT", "-0.5"}}), Catch::Contains("negative"));
+    // Thresholds end up as 32-bit milliseconds: beyond the range they are refused, not cut.
+    CHECK_THAT(config_error({"--stuck-after", "4294968"}), Catch::Contains("--stuck-after"));
+    CHECK_THAT(config_error({"--idle-after", "1e10"}), Catch::Contains("--idle-after"));
+    CHECK(parse({"--stuck-after", "2592000"}).stuck_after == 2592000);
+    CHECK(parse({}, {{"DRAIN_TIMEOUT", "0"}}).drain_timeout == 0);
 
-    TEST_CASE("config errors name the file, line and key, never a value") {
-        zdd_test::TempDir d;
-        const std::string secret = "s3cr3t-t0ken-value-4242";
-        auto check_no_leak = [&](const std::string& text, const std::string& expect) {
-            zdd_test::write_text(d / "f", text, 0600);
-            const std::string msg = config_error({"--config", (d / "f").string()});
-            INFO(msg);
-            CHECK_THAT(msg, Catch::Contains((d / "f").string()) && Catch::Contains(expect));
-            CHECK(msg.find(secret) == std::string::npos);
-            CHECK(msg.find("s3cr3t") == std::string::npos);
-            CHECK(msg.find('\n') == std::string::npos);
-        };
-        // A token file given as --config by mistake.
-        check_no_leak("VIBE_DEPLOYMENT_TOKEN=" + secret + "\n", "line 1: unknown option");
-        check_no_leak("export VIBE_DEPLOYMENT_TOKEN=" + secret + "\n", "line 1");
-        check_no_leak(secret + "\n", "line 1: not a key = value line");  // a bare token file
-        // An /etc/shadow-like file.
-        check_no_leak("root:$6$" + secret + ":19000:0:99999:7:::\n",
-                      "line 1: not a key = value line");
-        // Known keys with a secret as their value.
-        check_no_leak("# x\ndrain-timeout = " + secret + "\n",
-                      "line 2: invalid value for --drain-timeout");
-        check_no_leak("runner=" + secret + "\n", "line 1: invalid value for --runner");
-        check_no_leak("ports=" + secret + "\n", "line 1");
-        check_no_leak("service=" + secret + " x\n", "--service");
-        check_no_leak("[section]\nkey=" + secret + "\n", "line 1: sections are not supported");
-        // A NUL byte neither cuts the message nor sneaks past the parser.
-        check_no_leak(std::string("drain-timeout=1\0", 16) + secret + "\n",
-                      "line 1: holds a NUL byte");
-        // The same for the environment.
-        auto msg = config_error({}, {{"DRAIN_TIMEOUT", secret}});
-        CHECK_THAT(msg, Catch::Contains("environment DRAIN_TIMEOUT"));
+    zdd_test::TempDir d;
+    zdd_test::write_text(d / "z.conf", "# comment\n\napp-poll = nan\n");
+    CHECK_THAT(config_error({"--config", (d / "z.conf").string()}),
+               Catch::Contains("z.conf line 3") && Catch::Contains("--app-poll") &&
+                   Catch::Contains("not a number"));
+
+    // The zdd binary: exit 2 and one line, before anything runs.
+    int status = 0;
+    auto out = zdd_test::run_capture(
+        "DRAIN_TIMEOUT=1e10 " + zdd_test::build_dir() + "/orchestrator/zdd status 2>&1", &status);
+    CHECK(status == 2);
+    CHECK_THAT(out, Catch::Contains("use 0 for forever"));
+}
+
+TEST_CASE("config errors name the file, line and key, never a value") {
+    zdd_test::TempDir d;
+    const std::string secret = "s3cr3t-t0ken-value-4242";
+    auto check_no_leak = [&](const std::string& text, const std::string& expect) {
+        zdd_test::write_text(d / "f", text, 0600);
+        const std::string msg = config_error({"--config", (d / "f").string()});
+        INFO(msg);
+        CHECK_THAT(msg, Catch::Contains((d / "f").string()) && Catch::Contains(expect));
+        CHECK(msg.find(secret) == std::string::npos);
         CHECK(msg.find("s3cr3t") == std::string::npos);
-        msg = config_error({}, {{"ZDD_BACKEND", secret}});
-        CHECK_THAT(msg, Catch::Contains("environment ZDD_BACKEND"));
-        CHECK(msg.find("s3cr3t") == std::string::npos);
-    }
+        CHECK(msg.find('\n') == std::string::npos);
+    };
+    // A token file given as --config by mistake.
+    check_no_leak("VIBE_DEPLOYMENT_TOKEN=" + secret + "\n", "line 1: unknown option");
+    check_no_leak("export VIBE_DEPLOYMENT_TOKEN=" + secret + "\n", "line 1");
+    check_no_leak(secret + "\n", "line 1: not a key = value line");  // a bare token file
+    // An /etc/shadow-like file.
+    check_no_leak("root:$6$" + secret + ":19000:0:99999:7:::\n", "line 1: not a key = value line");
+    // Known keys with a secret as their value.
+    check_no_leak("# x\ndrain-timeout = " + secret + "\n",
+                  "line 2: invalid value for --drain-timeout");
+    check_no_leak("runner=" + secret + "\n", "line 1: invalid value for --runner");
+    check_no_leak("ports=" + secret + "\n", "line 1");
+    check_no_leak("service=" + secret + " x\n", "--service");
+    check_no_leak("[section]\nkey=" + secret + "\n", "line 1: sections are not supported");
+    // A NUL byte neither cuts the message nor sneaks past the parser.
+    check_no_leak(std::string("drain-timeout=1\0", 16) + secret + "\n", "line 1: holds a NUL byte");
+    // The same for the environment.
+    auto msg = config_error({}, {{"DRAIN_TIMEOUT", secret}});
+    CHECK_THAT(msg, Catch::Contains("environment DRAIN_TIMEOUT"));
+    CHECK(msg.find("s3cr3t") == std::string::npos);
+    msg = config_error({}, {{"ZDD_BACKEND", secret}});
+    CHECK_THAT(msg, Catch::Contains("environment ZDD_BACKEND"));
+    CHECK(msg.find("s3cr3t") == std::string::npos);
+}
 
-    TEST_CASE("the config file subset: quotes, lists, [default], underscores, duplicates") {
-        zdd_test::TempDir d;
-        zdd_test::write_text(d / "c.conf",
-                             "[default]\n; a comment\nservice = \"svc\"\nports = [9000, 9001]\n"
-                             "drain_timeout='2.5'\nstrict=true\n");
-        Config c = parse({"--config", (d / "c.conf").string()});
-        CHECK(c.service == "svc");
-        CHECK(c.ports == std::array<uint16_t, 2>{9000, 9001});
-        CHECK(c.drain_timeout == 2.5);
-        CHECK(c.strict);
-        zdd_test::write_text(d / "dup.conf", "strict=true\nstrict=false\n");
-        CHECK_THAT(config_error({"--config", (d / "dup.conf").string()}),
-                   Catch::Contains("line 2: key 'strict' is set twice"));
-    }
+TEST_CASE("the config file subset: quotes, lists, [default], underscores, duplicates") {
+    zdd_test::TempDir d;
+    zdd_test::write_text(d / "c.conf",
+                         "[default]\n; a comment\nservice = \"svc\"\nports = [9000, 9001]\n"
+                         "drain_timeout='2.5'\nstrict=true\n");
+    Config c = parse({"--config", (d / "c.conf").string()});
+    CHECK(c.service == "svc");
+    CHECK(c.ports == std::array<uint16_t, 2>{9000, 9001});
+    CHECK(c.drain_timeout == 2.5);
+    CHECK(c.strict);
+    zdd_test::write_text(d / "dup.conf", "strict=true\nstrict=false\n");
+    CHECK_THAT(config_error({"--config", (d / "dup.conf").string()}),
+               Catch::Contains("line 2: key 'strict' is set twice"));
+}
