@@ -8,6 +8,7 @@
 
 #include "flow/nginx_truth.hpp"
 #include "gate/app_report.hpp"
+#include "gate/http_client.hpp"
 #include "state/env_file.hpp"
 #include "runner/port_owner.hpp"
 
@@ -69,9 +70,7 @@ int recording_result(Context& ctx, const std::function<int()>& body) {
 }
 
 std::string Context::deployment_url(Color c) const {
-    const bool v6 = cfg.host.find(':') != std::string::npos;
-    return "http://" + (v6 ? "[" + cfg.host + "]" : cfg.host) + ":" + std::to_string(port(c)) +
-           "/health/deployment";
+    return drainmon::http_url(cfg.host, port(c), "/health/deployment");
 }
 
 void Context::info(const std::string& msg) const {

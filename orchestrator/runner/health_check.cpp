@@ -35,9 +35,7 @@ HealthProbe probe_health(const std::string& host, uint16_t port, const std::stri
         r.reason = "curl_easy_init failed";
         return r;
     }
-    const bool v6 = host.find(':') != std::string::npos;
-    const std::string url =
-        "http://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port) + "/health";
+    const std::string url = drainmon::http_url(host, port, "/health");
     drainmon::HttpBody body;  // a health answer is small: 64 KiB at most
     char errbuf[CURL_ERROR_SIZE] = {};
     if (!drainmon::http_setup(c.get(), url, request_timeout, &body, errbuf)) {

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "gate/app_report.hpp"
+#include "gate/http_client.hpp"
 
 namespace drainmon {
 
@@ -135,9 +136,7 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
     std::unique_ptr<AppReportClient> app;
     if (!o.token.empty())
         app = std::make_unique<AppReportClient>(
-            o.health_url.empty()
-                ? "http://" + o.host + ":" + std::to_string(o.port) + "/health/deployment"
-                : o.health_url,
+            o.health_url.empty() ? http_url(o.host, o.port, "/health/deployment") : o.health_url,
             o.token, o.app_timeout);
     backend.watch(o.port);
 

@@ -41,4 +41,9 @@ bool http_setup(CURL* c, const std::string& url, std::chrono::milliseconds timeo
     return ok;
 }
 
+std::string http_url(const std::string& host, uint16_t port, const std::string& path) {
+    const bool v6 = host.find(':') != std::string::npos && host.front() != '[';
+    return "http://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port) + path;
+}
+
 }  // namespace drainmon

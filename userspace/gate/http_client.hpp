@@ -7,6 +7,7 @@
 #include <curl/curl.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstddef>
 #include <string>
 
@@ -24,6 +25,10 @@ void http_global_init();
 // Prepares `curl` for one plain GET of `url`: bounded by `timeout` (connect and whole
 // transfer), no proxy, http/https only, no signals, the body into `body`, the error text into
 // `errbuf` (CURL_ERROR_SIZE bytes). Returns false if libcurl refused an option.
+// "http://host:port/path", an IPv6 host in brackets ("http://[::1]:8080/health"): the one place
+// zdd and drain-inspector build a URL from a --host and a port.
+std::string http_url(const std::string& host, uint16_t port, const std::string& path);
+
 bool http_setup(CURL* curl, const std::string& url, std::chrono::milliseconds timeout,
                 HttpBody* body, char* errbuf);
 
