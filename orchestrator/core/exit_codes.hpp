@@ -66,7 +66,7 @@ inline std::string exit_code_help() {
            " 19  the new color failed while held as a canary (--shift-hold): the old color\n"
            "     serves alone again and the new one was drained and stopped\n"
            " 20  init: a file differs from what init writes and was kept (--force replaces it)\n"
-           " 21  init: the host is set up, but `zdd doctor` names something to fix\n"
+           " 21  init: the host is set up, but a host check names something to fix\n"
            " 22  unsafe state dir: it or something in it is owned by another user or writable\n"
            "     by group/others (or state.json names a release outside its releases dir)\n";
 }
