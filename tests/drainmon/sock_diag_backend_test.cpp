@@ -35,12 +35,9 @@ const drainmon::PortCounts& counts(const Snapshot& s, uint16_t port) {
     throw std::logic_error("unreachable");
 }
 
-int ss_count(const std::string& state, uint16_t port) {
-    return std::stoi(zdd_test::run_capture("ss -Htn state " + state +
-                                           " '( sport = :" + std::to_string(port) + " )' | wc -l"));
-}
-
 }  // namespace
+
+using zdd_test::ss_count;
 
 TEST_CASE("sock_diag counts the server ends of a port and samples them") {
     SockDiagBackend b{drainmon::BackendOptions{}};
