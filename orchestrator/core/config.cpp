@@ -82,6 +82,11 @@ void add_options(CLI::App& app, Config& c) {
     app.add_option("--ignore-remote", c.ignore_remote,
                    "CIDR (repeatable): connections from these peers neither hold the drain nor "
                    "count as active (still listed)");
+    app.add_flag("--handoff", c.handoff,
+                 "Once the old color is out of the upstream, ask it (POST "
+                 "/health/deployment/handoff) to end its streams at the next message boundary so "
+                 "resuming clients reconnect to the new color; an app without it (404) drains as "
+                 "usual (env ZDD_HANDOFF=1)");
     app.add_option("--shift-hold", c.shift_hold,
                    "Seconds step 3's weights are held while the new color is watched; a "
                    "failure puts the old color back alone (exit 19); 0 = no hold")

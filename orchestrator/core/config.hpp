@@ -65,6 +65,7 @@ struct Config {
     bool idle_ok = false;
     double min_drain = 0;                    // --min-drain: never declare drained sooner
     std::vector<std::string> ignore_remote;  // --ignore-remote CIDR (repeatable)
+    bool handoff = false;  // --handoff: ask the drained color to hand its streams over
 
     double shift_hold = 0;                 // --shift-hold: seconds step 3's weights are held
     std::string weights_text = "100:1";    // --weights NEW:OLD for step 3

@@ -1,5 +1,6 @@
 #include "flow/deploy_metrics.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
 #include <sstream>
@@ -96,6 +97,11 @@ std::string DeployMetrics::render() const {
     o << "zdd_deploy_drain_connections{" << dc << ",class=\"active\"} " << figures_.active << "\n"
       << "zdd_deploy_drain_connections{" << dc << ",class=\"idle\"} " << figures_.idle << "\n"
       << "zdd_deploy_drain_connections{" << dc << ",class=\"stuck\"} " << figures_.stuck << "\n";
+    family("zdd_deploy_drain_handed_off_streams",
+           "Streams the draining color handed over at a message boundary (--handoff), as the "
+           "app last reported (0: none, or no handoff).");
+    o << "zdd_deploy_drain_handed_off_streams{" << dc << "} "
+      << std::max<int64_t>(0, figures_.handed_off) << "\n";
     family("zdd_deploy_connections_cut",
            "Connections the drain timeout cut in the current or last deploy.");
     o << "zdd_deploy_connections_cut{" << svc << "} " << cut_ << "\n";

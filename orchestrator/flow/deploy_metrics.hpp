@@ -1,7 +1,8 @@
 // --metrics-textfile: the deploy as Prometheus text for node_exporter's textfile collector,
 // rewritten atomically at each phase change and progress tick: the phase, the deploy's start
-// time, the drain's seconds and connections by class, the connections a timeout cut, the last
-// exit code, and the nginx workers still shutting down (with the age of the oldest).
+// time, the drain's seconds, connections by class and streams handed off (--handoff), the
+// connections a timeout cut, the last exit code, and the nginx workers still shutting down
+// (with the age of the oldest).
 #pragma once
 
 #include <cstdint>

@@ -126,6 +126,7 @@ int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor) {
         o.timeout = to_ms(cfg.drain_timeout);
         o.app_poll = to_ms(cfg.app_poll);
         o.policy = gate_policy(cfg);
+        o.handoff = cfg.handoff;
         o.min_drain = to_ms(cfg.min_drain);
         o.thresholds = zdd_thresholds{static_cast<uint32_t>(to_ms(cfg.idle_after).count()),
                                       static_cast<uint32_t>(to_ms(cfg.push_gap).count()),
@@ -177,8 +178,10 @@ int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor) {
                                human_duration(cfg.drain_timeout) + ": cut " + what;
         code = kExitDrainCut;
     } else {
+        const int64_t handed = r.verdict.figures.handed_off;
         ctx.info(to_string(old) + (r.end == DrainEnd::gone ? " stopped listening" : " drained") +
-                 " after " + human_duration(r.waited_s) + ": " + r.verdict.reason);
+                 " after " + human_duration(r.waited_s) + ": " + r.verdict.reason +
+                 (handed > 0 ? "; " + plural(handed, "stream") + " handed off" : ""));
         for (const auto& s : r.verdict.stuck)
             ctx.warn("stuck socket left (not blocking): " + drainmon::describe_socket(s));
         for (const auto& s : r.verdict.ignored)

@@ -222,3 +222,21 @@ TEST_CASE("app report body: parse errors say what is wrong") {
     CHECK_THROWS_WITH(parse_app_report(R"({"activeStreams":-1,"activeRequests":0})"),
                       Catch::Contains("negative"));
 }
+
+TEST_CASE("app report body: the handoff counts are optional, -1 when absent") {
+    AppReport plain = parse_app_report(R"({"activeStreams":2,"activeRequests":0})");
+    CHECK(plain.handoff_pending == -1);
+    CHECK(plain.handed_off == -1);
+    AppReport r = parse_app_report(
+        R"({"activeStreams":2,"activeRequests":0,"handoffPending":2,"handedOff":198})");
+    CHECK(r.handoff_pending == 2);
+    CHECK(r.handed_off == 198);
+    CHECK(
+        parse_app_report(R"({"activeStreams":0,"activeRequests":0,"handedOff":null})").handed_off ==
+        -1);
+    CHECK_THROWS_WITH(parse_app_report(R"({"activeStreams":0,"activeRequests":0,"handedOff":-1})"),
+                      Catch::Contains("\"handedOff\" is negative"));
+    CHECK_THROWS_WITH(
+        parse_app_report(R"({"activeStreams":0,"activeRequests":0,"handoffPending":"3"})"),
+        Catch::Contains("wrong type"));
+}

@@ -178,6 +178,14 @@ TEST_CASE("drain gate: the verdict carries the progress figures") {
           "[INFO] Waiting [2m 15s]... Connections: 6, Requests: 2, "
           "Streams: 1 (Active: 3, Idle: 2, Stuck: 1)");
 
+    // A drain that asked for a handoff adds the streams handed over after the figures.
+    GateVerdict handed = v;
+    handed.figures.handed_off = 198;
+    CHECK(progress_line(handed, 2) ==
+          "[INFO] Waiting [0m 2s]... Connections: 6, Requests: 2, "
+          "Streams: 1 (Active: 3, Idle: 2, Stuck: 1), Handed off: 198");
+    CHECK(v.figures.handed_off == -1);  // the gate never sets it: the drain wait does
+
     GateVerdict none = evaluate_gate(std::nullopt, kernel_report({.active = 1}), kPort, {});
     CHECK(none.figures.requests == -1);
     CHECK(progress_line(none, 5).find("Requests: n/a, Streams: n/a") != std::string::npos);

@@ -42,6 +42,18 @@ TEST_CASE("defaults mirror the original script") {
     CHECK(c.upstream_name == "vibe_backend");
     CHECK(c.state_dir == "/var/lib/zdd/vibe-manager");
     CHECK(parse({"--service", "api"}).state_dir == "/var/lib/zdd/api");
+    CHECK_FALSE(c.handoff);
+}
+
+TEST_CASE("--handoff: flag, ZDD_HANDOFF and the config key handoff") {
+    zdd_test::TempDir d;
+    CHECK(parse({"--handoff"}).handoff);
+    CHECK(parse({}, {{"ZDD_HANDOFF", "1"}}).handoff);
+    CHECK_FALSE(parse({}, {{"ZDD_HANDOFF", "0"}}).handoff);
+    zdd_test::write_text(d / "on.conf", "handoff = true\n");
+    CHECK(parse({"--config", (d / "on.conf").string()}).handoff);
+    // The environment beats the file.
+    CHECK_FALSE(parse({"--config", (d / "on.conf").string()}, {{"ZDD_HANDOFF", "false"}}).handoff);
 }
 
 TEST_CASE("precedence: flag > env > config file > default") {

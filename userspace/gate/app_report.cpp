@@ -1,7 +1,6 @@
 #include "gate/app_report.hpp"
 
 #include <curl/curl.h>
-#include <sys/socket.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,14 +24,6 @@ namespace {
 struct SlistDeleter {
     void operator()(curl_slist* l) const { curl_slist_free_all(l); }
 };
-
-Endpoint endpoint_of(const char* ip, long port) {
-    Endpoint e;
-    e.ip = ip ? ip : "";
-    e.family = e.ip.find(':') != std::string::npos ? AF_INET6 : AF_INET;
-    e.port = static_cast<uint16_t>(port);
-    return e;
-}
 
 int64_t required_int(const nlohmann::json& j, const char* key) {
     auto it = j.find(key);
@@ -59,6 +50,14 @@ T optional_field(const nlohmann::json& j, const char* key, T dflt) {
         ok = it->is_number();
     if (!ok) throw std::invalid_argument(std::string("\"") + key + "\" has the wrong type");
     return it->get<T>();
+}
+
+// An optional count: -1 when absent, a negative one is an invalid answer.
+int64_t optional_count(const nlohmann::json& j, const char* key) {
+    const int64_t n = optional_field(j, key, int64_t{-1});
+    if (n < -1 || (n == -1 && j.contains(key) && !j[key].is_null()))
+        throw std::invalid_argument(std::string("\"") + key + "\" is negative");
+    return n;
 }
 
 std::string trim(const std::string& s) {
@@ -96,6 +95,8 @@ AppReport parse_app_report(const std::string& body) {
     r.port = optional_field(j, "port", int64_t{0});
     if (r.port < 0 || r.port > 65535) throw std::invalid_argument("\"port\" is out of range");
     r.uptime_seconds = optional_field(j, "uptimeSeconds", 0.0);
+    r.handoff_pending = optional_count(j, "handoffPending");
+    r.handed_off = optional_count(j, "handedOff");
     return r;
 }
 
@@ -128,15 +129,7 @@ AppPoll AppReportClient::poll() {
 
     CURLcode rc = curl_easy_perform(c);
 
-    char* local_ip = nullptr;
-    char* primary_ip = nullptr;
-    long local_port = 0, primary_port = 0;
-    if (curl_easy_getinfo(c, CURLINFO_LOCAL_IP, &local_ip) == CURLE_OK &&
-        curl_easy_getinfo(c, CURLINFO_LOCAL_PORT, &local_port) == CURLE_OK &&
-        curl_easy_getinfo(c, CURLINFO_PRIMARY_IP, &primary_ip) == CURLE_OK &&
-        curl_easy_getinfo(c, CURLINFO_PRIMARY_PORT, &primary_port) == CURLE_OK && local_ip &&
-        *local_ip && local_port > 0 && primary_ip && *primary_ip && primary_port > 0)
-        p.connection = {endpoint_of(primary_ip, primary_port), endpoint_of(local_ip, local_port)};
+    p.connection = http_connection(c);
 
     if (rc != CURLE_OK) {
         p.reason = url_ + ": " + (errbuf[0] ? errbuf : curl_easy_strerror(rc));

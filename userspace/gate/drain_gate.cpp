@@ -130,6 +130,7 @@ std::string progress_line(const GateVerdict& v, int64_t waited_seconds) {
       << ", Streams: " << app_figure(f.streams) << " (Active: " << f.active << ", Idle: " << f.idle
       << ", Stuck: " << f.stuck << (f.ignored > 0 ? ", Ignored: " + std::to_string(f.ignored) : "")
       << ")";
+    if (f.handed_off >= 0) o << ", Handed off: " << f.handed_off;
     // The seed's line says everything when the app accounts for the work; otherwise say why.
     bool app_explains = f.streams > 0 || f.requests > 0;
     if (v.state == GateState::Wait && !app_explains && !v.reason.empty()) o << " - " << v.reason;

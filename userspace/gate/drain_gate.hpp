@@ -23,6 +23,10 @@ struct AppReport {
     std::string deployment_color;
     int64_t port = 0;
     double uptime_seconds = 0;
+    // Stream handoff (optional, handoff.hpp): streams still to hand over, and streams handed
+    // over so far; -1 when the app does not report them.
+    int64_t handoff_pending = -1;
+    int64_t handed_off = -1;
 };
 
 struct GatePolicy {
@@ -51,6 +55,9 @@ struct GateFigures {
     int64_t stuck = 0;
     int64_t listeners = 0;
     int64_t ignored = 0;  // connections from --ignore-remote peers (in no class)
+    // Streams the app handed over (its handedOff); -1 when this drain did not ask for a
+    // handoff or the app does not say. Shown on the progress line when >= 0.
+    int64_t handed_off = -1;
 };
 
 struct GateVerdict {
@@ -71,7 +78,8 @@ GateVerdict evaluate_gate(const std::optional<AppReport>& app, const Snapshot& k
 std::string describe_socket(const SocketSample& s);
 
 // "[INFO] Waiting [2m 15s]... Connections: 3, Requests: 2, Streams: 1 (Active: 1, Idle: 2, Stuck:
-// 0)" (issue 5's line), then " - <reason>" when the app's own counts do not explain the wait.
+// 0)" (issue 5's line), ", Handed off: N" after it in a drain with a handoff, then
+// " - <reason>" when the app's own counts do not explain the wait.
 std::string progress_line(const GateVerdict& v, int64_t waited_seconds);
 
 // Time until the first socket on `port` changes class on its own: an age of it reaches

@@ -142,6 +142,22 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
 
     OwnPolls own_polls;
     DrainResult r;
+    if (o.handoff) {
+        // After the monitor watches the port, so the streams are seen to leave.
+        const std::string url = !o.handoff_url.empty() ? o.handoff_url
+                                : !o.health_url.empty()
+                                    ? handoff_url_for(o.health_url)
+                                    : http_url(o.host, o.port, "/health/deployment/handoff");
+        r.handoff = request_handoff(url, o.token, o.app_timeout);
+        if (r.handoff->connection) own_polls.add(*r.handoff->connection);
+        log << handoff_line(*r.handoff, url) << std::endl;
+    }
+    // The app's handedOff on the progress line, in a drain that asked for a handoff.
+    auto gate = [&](const Snapshot& kernel) {
+        GateVerdict v = evaluate_gate(r.app, kernel, o.port, o.policy);
+        if (o.handoff && r.app) v.figures.handed_off = r.app->handed_off;
+        return v;
+    };
     const auto start = Clock::now();
     const auto deadline = o.timeout.count() > 0 ? start + o.timeout : Clock::time_point::max();
     const auto min_end = start + o.min_drain;
@@ -218,7 +234,7 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
             only_counts.ports = {counts};
             only_counts.ports.front().port = o.port;
             only_counts.walks = backend.walks();
-            GateVerdict v = evaluate_gate(r.app, only_counts, o.port, o.policy);
+            GateVerdict v = gate(only_counts);
             if (v.state != GateState::Wait) {
                 r.snapshot = std::move(only_counts);
                 r.verdict = std::move(v);
@@ -252,7 +268,7 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
             view_counts = view->snap.ports.front();
             class_change = change ? std::optional(view->at + *change) : std::nullopt;
             r.snapshot = std::move(view->snap);  // the view's sockets live on in the result
-            r.verdict = evaluate_gate(r.app, r.snapshot, o.port, o.policy);
+            r.verdict = gate(r.snapshot);
             r.waited_s = waited();
             if (r.verdict.state != GateState::Wait) {
                 r.end = r.verdict.state == GateState::Gone ? DrainEnd::gone : DrainEnd::drained;

@@ -22,6 +22,7 @@
 
 #include "monitor/backend.hpp"
 #include "gate/drain_gate.hpp"
+#include "gate/handoff.hpp"
 
 namespace drainmon {
 
@@ -33,7 +34,12 @@ struct DrainWaitOptions {
     std::string token;               // for /health/deployment; empty = kernel report only
     std::string health_url;          // empty = http://host:port/health/deployment
     std::chrono::milliseconds app_timeout{2000};
-    bool unauthorized_ends = false;        // a 401 ends the wait (DrainEnd::unauthorized)
+    bool unauthorized_ends = false;  // a 401 ends the wait (DrainEnd::unauthorized)
+    // --handoff: before the first look, POST the handoff (handoff.hpp) with the token, say how
+    // it went in one line, then drain as always. handoff_url empty = the report URL's
+    // /handoff (health_url's, or http://host:port/health/deployment/handoff).
+    bool handoff = false;
+    std::string handoff_url;
     std::chrono::milliseconds timeout{0};  // 0 = wait forever
     // --min-drain: never declare drained sooner than this after the start (nothing blocking
     // before then keeps the wait going; the timeout still ends it).
@@ -50,11 +56,12 @@ enum class DrainEnd { drained, gone, timed_out, interrupted, unauthorized };
 
 struct DrainResult {
     DrainEnd end = DrainEnd::drained;
-    GateVerdict verdict;           // the last verdict
-    Snapshot snapshot;             // the last kernel report (own polls left out)
-    std::optional<AppReport> app;  // the last app report, if any
-    std::string app_note;          // why there was no app report ("" when there was)
-    int signal = 0;                // when interrupted
+    GateVerdict verdict;                   // the last verdict
+    Snapshot snapshot;                     // the last kernel report (own polls left out)
+    std::optional<AppReport> app;          // the last app report, if any
+    std::string app_note;                  // why there was no app report ("" when there was)
+    std::optional<HandoffResult> handoff;  // when the wait asked for a handoff
+    int signal = 0;                        // when interrupted
     double waited_s = 0;
     uint64_t walks = 0;        // per-socket walks this wait asked the backend for
     uint64_t count_reads = 0;  // counts() reads (one per wake)

@@ -1,5 +1,7 @@
 #include "gate/http_client.hpp"
 
+#include <sys/socket.h>
+
 #include <mutex>
 
 namespace drainmon {
@@ -11,6 +13,14 @@ size_t append_body(char* data, size_t size, size_t n, void* out) {
     if (body->text.size() + size * n > body->max) return 0;  // aborts the transfer
     body->text.append(data, size * n);
     return size * n;
+}
+
+Endpoint endpoint_of(const char* ip, long port) {
+    Endpoint e;
+    e.ip = ip ? ip : "";
+    e.family = e.ip.find(':') != std::string::npos ? AF_INET6 : AF_INET;
+    e.port = static_cast<uint16_t>(port);
+    return e;
 }
 
 }  // namespace
@@ -39,6 +49,19 @@ bool http_setup(CURL* c, const std::string& url, std::chrono::milliseconds timeo
     set(curl_easy_setopt(c, CURLOPT_WRITEDATA, body));
     set(curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf));
     return ok;
+}
+
+std::optional<std::pair<Endpoint, Endpoint>> http_connection(CURL* c) {
+    char* local_ip = nullptr;
+    char* primary_ip = nullptr;
+    long local_port = 0, primary_port = 0;
+    if (curl_easy_getinfo(c, CURLINFO_LOCAL_IP, &local_ip) == CURLE_OK &&
+        curl_easy_getinfo(c, CURLINFO_LOCAL_PORT, &local_port) == CURLE_OK &&
+        curl_easy_getinfo(c, CURLINFO_PRIMARY_IP, &primary_ip) == CURLE_OK &&
+        curl_easy_getinfo(c, CURLINFO_PRIMARY_PORT, &primary_port) == CURLE_OK && local_ip &&
+        *local_ip && local_port > 0 && primary_ip && *primary_ip && primary_port > 0)
+        return std::pair{endpoint_of(primary_ip, primary_port), endpoint_of(local_ip, local_port)};
+    return std::nullopt;
 }
 
 std::string http_url(const std::string& host, uint16_t port, const std::string& path) {

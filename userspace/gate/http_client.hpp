@@ -9,7 +9,11 @@
 #include <chrono>
 #include <cstdint>
 #include <cstddef>
+#include <optional>
 #include <string>
+#include <utility>
+
+#include "monitor/socket_sample.hpp"
 
 namespace drainmon {
 
@@ -31,5 +35,10 @@ std::string http_url(const std::string& host, uint16_t port, const std::string& 
 
 bool http_setup(CURL* curl, const std::string& url, std::chrono::milliseconds timeout,
                 HttpBody* body, char* errbuf);
+
+// After a transfer on `curl`: its connection as the server sees it, {server endpoint (ip:port
+// of the URL's host), client endpoint}, the form Backend::snapshot's `exclude` takes; empty
+// when no connection was made.
+std::optional<std::pair<Endpoint, Endpoint>> http_connection(CURL* curl);
 
 }  // namespace drainmon

@@ -122,6 +122,11 @@ int main(int argc, char** argv) {
                      "propagate after the hook starts)")
         ->check(drainmon::duration_check(drainmon::ZeroIs::allowed))
         ->capture_default_str();
+    wait->add_flag("--handoff", wait_o.handoff,
+                   "First ask the app (POST <health-url>/handoff, with the token) to end its "
+                   "streams at their next message boundary so resuming clients reconnect "
+                   "elsewhere; an app without it (404) is drained as usual")
+        ->needs(url);
     wait->add_option("--ignore-remote", wait_o.ignore_remote,
                      "CIDR (repeatable): connections from these peers (monitoring agents) "
                      "neither hold the drain nor count; listed as ignored");

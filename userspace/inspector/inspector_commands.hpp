@@ -48,6 +48,7 @@ struct WaitOptions {
     double progress_interval_s = 3.0;
     double min_drain_s = 0;                  // never declare drained sooner
     std::vector<std::string> ignore_remote;  // CIDRs whose connections are not counted
+    bool handoff = false;                    // POST <health-url>/handoff first (gate/handoff.hpp)
 };
 
 struct WatchOptions {

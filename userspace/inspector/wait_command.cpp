@@ -67,6 +67,7 @@ int run_wait(const WaitOptions& o) {
     w.progress_every = seconds_ms(o.progress_interval_s);
     w.timeout = seconds_ms(o.timeout_s);
     w.unauthorized_ends = true;  // a wrong token is a configuration error here: exit 2
+    w.handoff = o.handoff;
     w.policy = GatePolicy{o.idle_ok, o.strict};
     try {
         for (const auto& c : o.ignore_remote) w.policy.ignore_remote.push_back(parse_peer_cidr(c));
@@ -91,7 +92,11 @@ int run_wait(const WaitOptions& o) {
         case DrainEnd::drained:
         case DrainEnd::gone:
             std::cout << "port " << port << " " << (r.end == DrainEnd::gone ? "gone" : "drained")
-                      << " after " << took << ": " << v.reason << "\n";
+                      << " after " << took << ": " << v.reason;
+            if (v.figures.handed_off >= 0)
+                std::cout << "; " << v.figures.handed_off
+                          << (v.figures.handed_off == 1 ? " stream" : " streams") << " handed off";
+            std::cout << "\n";
             list_sockets(v);
             std::cout << std::flush;
             return kExitOk;

@@ -1,0 +1,134 @@
+// The handoff request (gate/handoff.hpp) against a real HTTP server (cpp-httplib in this
+// process): 202 with the count, 404 (not implemented), 401, 503, no answer; and the one line a
+// drain prints for each.
+#include <httplib.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+#include "gate/handoff.hpp"
+#include "test_support.hpp"
+
+using namespace drainmon;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* kToken = "handoff-token";
+
+class HandoffApp {
+  public:
+    HandoffApp() {
+        svr_.Post("/health/deployment/handoff", [this](const httplib::Request& req,
+                                                       httplib::Response& res) {
+            {
+                std::lock_guard lock(mu_);
+                ++posts_;
+            }
+            if (req.get_header_value("Authorization") != std::string("Bearer ") + kToken) {
+                res.status = 401;
+                return;
+            }
+            res.status = 202;
+            res.set_content(R"({"handoffPending":3})", "application/json");
+        });
+        svr_.Post("/none/handoff", [](const httplib::Request&, httplib::Response& res) {
+            res.status = 202;  // accepted, but no count
+        });
+        svr_.Post("/down/handoff",
+                  [](const httplib::Request&, httplib::Response& res) { res.status = 503; });
+        svr_.Post("/slow/handoff", [](const httplib::Request&, httplib::Response& res) {
+            std::this_thread::sleep_for(1500ms);
+            res.status = 202;
+        });
+        port_ = svr_.bind_to_any_port("127.0.0.1");
+        thread_ = std::thread([this] { svr_.listen_after_bind(); });
+        zdd_test::wait_until([this] { return svr_.is_running(); }, 5s, 5ms);
+    }
+    ~HandoffApp() {
+        svr_.stop();
+        thread_.join();
+    }
+    std::string url(const std::string& path) const {
+        return "http://127.0.0.1:" + std::to_string(port_) + path;
+    }
+    int port() const { return port_; }
+    int posts() {
+        std::lock_guard lock(mu_);
+        return posts_;
+    }
+
+  private:
+    httplib::Server svr_;
+    int port_ = 0;
+    std::thread thread_;
+    std::mutex mu_;
+    int posts_ = 0;
+};
+
+}  // namespace
+
+TEST_CASE("handoff: the URL sits below the report's") {
+    CHECK(handoff_url_for("http://127.0.0.1:8080/health/deployment") ==
+          "http://127.0.0.1:8080/health/deployment/handoff");
+    CHECK(handoff_url_for("http://[::1]:8080/health/deployment/") ==
+          "http://[::1]:8080/health/deployment/handoff");
+    CHECK(handoff_url_for("http://h:1/health/deployment?x=1") ==
+          "http://h:1/health/deployment/handoff?x=1");
+}
+
+TEST_CASE("handoff: 202 with the pending count, one POST, its connection recorded") {
+    HandoffApp app;
+    const std::string url = app.url("/health/deployment/handoff");
+    HandoffResult r = request_handoff(url, kToken, 2s);
+    INFO(r.reason);
+    REQUIRE(r.outcome == HandoffOutcome::Accepted);
+    CHECK(r.http_status == 202);
+    CHECK(r.pending == 3);
+    CHECK(app.posts() == 1);
+    REQUIRE(r.connection);
+    CHECK(r.connection->first.str() == "127.0.0.1:" + std::to_string(app.port()));
+    CHECK(handoff_line(r, url) == "[INFO] handoff: " + url +
+                                      " accepted, 3 streams to hand over at the next message "
+                                      "boundary");
+    // Accepted without a count: still accepted, the line says so.
+    HandoffResult none = request_handoff(app.url("/none/handoff"), kToken, 2s);
+    CHECK(none.outcome == HandoffOutcome::Accepted);
+    CHECK(none.pending == -1);
+    CHECK(handoff_line(none, "U").find("(uncounted) streams") != std::string::npos);
+}
+
+TEST_CASE("handoff: anything but 202 is one warning line and the drain goes on") {
+    HandoffApp app;
+    // 404: an app without handoff.
+    const std::string missing = app.url("/nothing/handoff");
+    HandoffResult nf = request_handoff(missing, kToken, 2s);
+    CHECK(nf.outcome == HandoffOutcome::NotSupported);
+    CHECK(nf.http_status == 404);
+    CHECK(handoff_line(nf, missing) ==
+          "[WARN] handoff not supported (404) by " + missing + "; draining without it");
+
+    HandoffResult unauth = request_handoff(app.url("/health/deployment/handoff"), "wrong", 2s);
+    CHECK(unauth.outcome == HandoffOutcome::Unauthorized);
+    CHECK(handoff_line(unauth, "U").find("401") != std::string::npos);
+
+    HandoffResult down = request_handoff(app.url("/down/handoff"), kToken, 2s);
+    CHECK(down.outcome == HandoffOutcome::Failed);
+    CHECK(down.http_status == 503);
+    CHECK(handoff_line(down, "U").find("answered HTTP 503); draining without it") !=
+          std::string::npos);
+
+    // No answer in time, and nothing listening: bounded, a line each.
+    const auto t0 = std::chrono::steady_clock::now();
+    HandoffResult slow = request_handoff(app.url("/slow/handoff"), kToken, 300ms);
+    CHECK(std::chrono::steady_clock::now() - t0 < 1400ms);
+    CHECK(slow.outcome == HandoffOutcome::Failed);
+    CHECK(slow.http_status == 0);
+    CHECK(handoff_line(slow, "U").rfind("[WARN] handoff failed (", 0) == 0);
+    HandoffResult refused = request_handoff(
+        "http://127.0.0.1:" + std::to_string(zdd_test::free_port()) + "/h", kToken, 2s);
+    CHECK(refused.outcome == HandoffOutcome::Failed);
+    CHECK(handoff_line(refused, "U").find("draining without it") != std::string::npos);
+}
