@@ -135,6 +135,7 @@ int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor) {
             ctx.metrics.on_drain(old, p.waited_s, p.verdict.figures);
         };
         r = wait_for_drain(*monitor, o, ctx.err, stop_asked);
+        ctx.metrics.on_drain(old, r.waited_s, r.verdict.figures);  // the drain's last figures
     }
     if (serving && (serving_died || (r.end != DrainEnd::interrupted && !ctx.running(*serving))))
         return fall_back_to(ctx, old, *serving);
