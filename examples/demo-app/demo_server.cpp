@@ -150,6 +150,10 @@ void DemoServer::add_routes() {
     // An announced body is read and ignored, which keeps the connection usable.
     Post(kHandoffPath, [this](const httplib::Request& req, httplib::Response& res,
                               const httplib::ContentReader& body) {
+        if (!options_.handoff) {
+            res.status = 404;  // --no-handoff: as an app that does not implement it
+            return;
+        }
         const std::string length = req.get_header_value("Content-Length");
         if (req.has_header("Transfer-Encoding") || (!length.empty() && length != "0"))
             body([](const char*, size_t) { return true; });
@@ -234,7 +238,7 @@ JsonAnswer DemoServer::handoff_answer(const std::string& authorization) {
 std::string DemoServer::overflow_answer(const RequestHead& head) {
     const std::string path = head.target.substr(0, head.target.find('?'));
     // A flooded instance still takes the handoff: that is what empties it.
-    if (path == kHandoffPath)
+    if (path == kHandoffPath && options_.handoff)
         return raw_json(head.method == "POST" ? handoff_answer(head.authorization)
                                               : handoff_wrong_method());
     if (head.method != "GET") return {};

@@ -33,6 +33,7 @@ struct ServerOptions {
     long fail_health_after_s = 0;  // fault for tests: /health answers 503 from then on; 0 = never
     // The reconnect delay a handed-over SSE stream asks its client for (`retry:`).
     std::chrono::milliseconds handoff_retry{200};
+    bool handoff = true;  // false (--no-handoff): POST .../handoff answers 404, as without it
 };
 
 // A JSON answer of the health endpoints, for httplib's routes and the overflow lane alike.

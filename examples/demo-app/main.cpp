@@ -61,6 +61,7 @@ int run(int argc, char** argv) {
     size_t max_connections = 0;
     double keep_alive_s = 5;
     long handoff_retry_ms = 200;
+    bool no_handoff = false;
     cli.add_option("--port", options.port, "TCP port to listen on (0: any free port)")
         ->envname("PORT")
         ->check(CLI::Range(0, 65535))
@@ -92,6 +93,9 @@ int run(int argc, char** argv) {
                    "reconnect delay (SSE retry:) a stream asks of its client when handed over")
         ->check(CLI::Range(0L, 3600L * 1000))
         ->capture_default_str();
+    // Tests of zdd --handoff against an app that does not implement it.
+    cli.add_flag("--no-handoff", no_handoff,
+                 "fault for tests: POST /health/deployment/handoff answers 404 (not implemented)");
     // The build's version; --version-string is what the app reports on /health.
     cli.set_version_flag("--version", zdd_build::version_line("zdd-demo-app"));
     try {
@@ -119,6 +123,7 @@ int run(int argc, char** argv) {
     options.max_connections = max_connections;
     options.keep_alive_timeout = std::chrono::milliseconds(static_cast<long>(keep_alive_s * 1000));
     options.handoff_retry = std::chrono::milliseconds(handoff_retry_ms);
+    options.handoff = !no_handoff;
     if (const char* token = std::getenv("VIBE_DEPLOYMENT_TOKEN")) options.token = token;
 
     zdd_demo::AppState state({version, color, options.port});
