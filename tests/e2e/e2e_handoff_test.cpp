@@ -4,8 +4,6 @@
 // same without --handoff; an app without the endpoint (404); a plain curl that does not resume.
 // Assertions are structural (what the clients received, exit codes, what the lines say, the
 // deploys ending while the streams still run), never wall-clock thresholds.
-#include <signal.h>
-
 #include <catch2/catch.hpp>
 #include <regex>
 #include <sstream>
