@@ -30,6 +30,25 @@ void check_handed_off(const std::string& text, const std::string& retry = "200")
     }
 }
 
+// n curl clients on 60 s streams (an event every 100 ms), output in out0, out1, ...; returns
+// once the app counts them all.
+std::vector<zdd_test::Subprocess> open_streams(const DemoApp& app, int n, const std::string& out) {
+    std::vector<zdd_test::Subprocess> curls;
+    for (int i = 0; i < n; ++i)
+        curls.push_back(zdd_demo_test::curl_child(
+            app.url("/stream/test?duration=60&interval_ms=100"), out + std::to_string(i)));
+    REQUIRE(app.wait_report([&](auto& r) { return r["activeStreams"] == n; }, 5000ms));
+    return curls;
+}
+
+// Each client ends by itself (the server closed its stream) with the handoff as its end.
+void check_all_handed_off(std::vector<zdd_test::Subprocess>& curls, const std::string& out) {
+    for (size_t i = 0; i < curls.size(); ++i) {
+        CHECK(curls[i].wait(10000ms) == 0);  // curl exits 0: the server ended the stream
+        check_handed_off(zdd_demo_test::read_file(out + std::to_string(i)));
+    }
+}
+
 }  // namespace
 
 TEST_CASE("handoff: token like /health/deployment, 202 when allowed, 405 other methods",
@@ -77,11 +96,7 @@ TEST_CASE("handoff: 503 when no token is configured", "[handoff]") {
 TEST_CASE("handoff: open streams end at a boundary with retry and event: handoff", "[handoff]") {
     DemoApp app;
     const auto out = zdd_demo_test::temp_path("handoff");
-    std::vector<zdd_test::Subprocess> curls;
-    for (int i = 0; i < 3; ++i)
-        curls.push_back(zdd_demo_test::curl_child(
-            app.url("/stream/test?duration=60&interval_ms=100"), out + std::to_string(i)));
-    REQUIRE(app.wait_report([](auto& r) { return r["activeStreams"] == 3; }, 5000ms));
+    auto curls = open_streams(app, 3, out);
     // A finished stream is not handed over and not counted.
     auto finished = zdd_demo_test::http_get(app.url("/stream/test?duration=0"));
     REQUIRE(finished.status == 200);
@@ -102,10 +117,7 @@ TEST_CASE("handoff: open streams end at a boundary with retry and event: handoff
     auto r = app.handoff();
     REQUIRE(r.status == 202);
     CHECK(nlohmann::json::parse(r.body).at("handoffPending") == 3);
-    for (size_t i = 0; i < curls.size(); ++i) {
-        CHECK(curls[i].wait(10000ms) == 0);  // the server closed the stream (curl exits 0)
-        check_handed_off(zdd_demo_test::read_file(out + std::to_string(i)));
-    }
+    check_all_handed_off(curls, out);
     REQUIRE(app.wait_report([](auto& r) { return r["activeStreams"] == 0; }, 5000ms));
     auto after = app.deployment();
     CHECK(after.at("handoffPending") == 0);
@@ -156,20 +168,13 @@ TEST_CASE("handoff: an app at capacity still takes it through the overflow lane"
     o.args = {"--max-connections", "2"};
     DemoApp app(o);
     const auto out = zdd_demo_test::temp_path("full");
-    std::vector<zdd_test::Subprocess> curls;
-    for (int i = 0; i < 2; ++i)
-        curls.push_back(zdd_demo_test::curl_child(
-            app.url("/stream/test?duration=60&interval_ms=100"), out + std::to_string(i)));
-    REQUIRE(app.wait_report([](auto& r) { return r["activeStreams"] == 2; }, 5000ms));
+    auto curls = open_streams(app, 2, out);
     // Both connections are taken: this POST is answered by the lane.
     auto r = app.handoff();
     REQUIRE(r.status == 202);
     CHECK(nlohmann::json::parse(r.body).at("handoffPending") == 2);
     CHECK(http_request("GET", app.url("/health/deployment/handoff"), {kAuth}).status == 405);
-    for (size_t i = 0; i < curls.size(); ++i) {
-        CHECK(curls[i].wait(10000ms) == 0);
-        check_handed_off(zdd_demo_test::read_file(out + std::to_string(i)));
-    }
+    check_all_handed_off(curls, out);
     REQUIRE(app.wait_report([](auto& r) { return r["activeStreams"] == 0; }, 5000ms));
     CHECK(app.deployment().at("handedOff") == 2);
 }
