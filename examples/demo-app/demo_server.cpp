@@ -79,6 +79,14 @@ std::optional<JsonAnswer> auth_refusal(const std::string& authorization, const s
     return std::nullopt;
 }
 
+// Reads and drops a body the request announced (keeping a keep-alive connection in step);
+// one it did not announce is not waited for.
+void skip_body(const httplib::Request& req, const httplib::ContentReader& body) {
+    const std::string length = req.get_header_value("Content-Length");
+    if (req.has_header("Transfer-Encoding") || (!length.empty() && length != "0"))
+        body([](const char*, size_t) { return true; });
+}
+
 void bad_request(httplib::Response& res, const std::string& reason) {
     res.status = 400;
     res.set_content(reason + "\n", "text/plain");
@@ -145,18 +153,15 @@ void DemoServer::add_routes() {
         send_answer(res, deployment_answer(req.get_header_value("Authorization")));
     });
 
-    // A content-reader handler, so httplib does not wait for a body that was never announced:
+    // Content-reader handlers, so httplib does not wait for a body that was never announced:
     // it would read a bare POST (no Content-Length, as `curl -X POST` sends) until its timeout.
-    // An announced body is read and ignored, which keeps the connection usable.
     Post(kHandoffPath, [this](const httplib::Request& req, httplib::Response& res,
                               const httplib::ContentReader& body) {
         if (!options_.handoff) {
             res.status = 404;  // --no-handoff: as an app that does not implement it
             return;
         }
-        const std::string length = req.get_header_value("Content-Length");
-        if (req.has_header("Transfer-Encoding") || (!length.empty() && length != "0"))
-            body([](const char*, size_t) { return true; });
+        skip_body(req, body);
         send_answer(res, handoff_answer(req.get_header_value("Authorization")));
     });
     // Only POST asks for a handoff; 405 (not 404, which means "not implemented") otherwise.
@@ -164,11 +169,16 @@ void DemoServer::add_routes() {
     auto wrong_method = [](const httplib::Request&, httplib::Response& res) {
         send_answer(res, handoff_wrong_method());
     };
+    auto wrong_method_with_body = [](const httplib::Request& req, httplib::Response& res,
+                                     const httplib::ContentReader& body) {
+        skip_body(req, body);
+        send_answer(res, handoff_wrong_method());
+    };
     Get(kHandoffPath, wrong_method);
-    Put(kHandoffPath, wrong_method);
-    Patch(kHandoffPath, wrong_method);
-    Delete(kHandoffPath, wrong_method);
     Options(kHandoffPath, wrong_method);
+    Put(kHandoffPath, wrong_method_with_body);
+    Patch(kHandoffPath, wrong_method_with_body);
+    Delete(kHandoffPath, wrong_method_with_body);
 
     Get("/stream/test", [this](const httplib::Request& req, httplib::Response& res) {
         std::optional<std::string> last_event_id;
