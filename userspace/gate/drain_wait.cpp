@@ -87,10 +87,12 @@ struct WalkView {
     Clock::duration took{};
 };
 
-WalkView walk_port(Backend& backend, uint16_t port, const OwnPolls& own) {
+// `expected`: the counters' figure, to size the sockets' vector once.
+WalkView walk_port(Backend& backend, uint16_t port, const OwnPolls& own, int64_t expected) {
     WalkView v;
     const auto t0 = Clock::now();
     std::vector<SocketSample> sockets;
+    sockets.reserve(static_cast<size_t>(std::max<int64_t>(0, expected)) + 64);
     backend.walk(
         {port},
         [&](const SocketSample& s) {
@@ -258,7 +260,7 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
         }
         const bool walk_now = want_walk && (!view || at_deadline || now >= next_walk_ok);
         if (walk_now) {
-            view = walk_port(backend, o.port, own_polls);
+            view = walk_port(backend, o.port, own_polls, count);
             view_count = count;
             view_app = app_figures(r.app);
             ++r.walks;
