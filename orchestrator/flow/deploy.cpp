@@ -6,8 +6,8 @@
 #include "flow/canary_hold.hpp"
 #include "flow/drain_command.hpp"
 #include "runner/health_check.hpp"
+#include "flow/host_parts.hpp"
 #include "flow/interrupts.hpp"
-#include "runner/port_owner.hpp"
 
 namespace zdd {
 
@@ -30,15 +30,14 @@ void adopt_or_first(Context& ctx) {
     } catch (const StateError& e) {
         ctx.warn(std::string(e.what()) + ": ignored");
     }
-    if (!c || !port_listening(ctx.port(*c))) return;
+    if (!c || !ctx.ports.listening(ctx.port(*c))) return;
     InstanceRecord rec;
     rec.port = ctx.port(*c);
-    if (auto pid = listener_pid(rec.port))
-        if (auto ref = process_ref(*pid)) {
-            rec.pid = ref->pid;
-            rec.pid_start_time = ref->start_time;
-        }
-    auto h = probe_health(ctx.cfg.host, rec.port, "", 2s);
+    if (auto ref = ctx.ports.listener(rec.port)) {
+        rec.pid = ref->pid;
+        rec.pid_start_time = ref->start_time;
+    }
+    auto h = ctx.health.probe(ctx.cfg.host, rec.port, "", 2s);
     rec.version = h.version;
     ctx.state.active = *c;
     ctx.state.instances[*c] = rec;
@@ -55,7 +54,7 @@ int back_out_canary(Context& ctx, Color to, Color from, const std::string& why,
                     const std::optional<InstanceRecord>& previous_record) {
     const std::string line = "canary " + to_string(to) + " failed during the hold: " + why;
     ctx.warn(line + "; putting " + to_string(from) + " back alone");
-    auto monitor = open_monitor(ctx.cfg, ctx);
+    auto monitor = open_monitor(ctx);
     monitor->watch(ctx.port(to));
     ctx.state.last_error = line;
     ctx.enter(Phase::removing_old, "nginx: " + to_string(from) + " alone again, removing " +
@@ -132,7 +131,7 @@ int switch_to(Context& ctx, const SwitchPlan& plan) {
         ho.still_running = [&] {
             return !interrupted() && (ref.pid <= 0 || ctx.runner->alive(to, ref));
         };
-        HealthResult h = wait_healthy(ho);
+        HealthResult h = ctx.health.wait_healthy(ho);
         fail_if_interrupted("during the health check");
         if (!h.ok) {
             const std::string log = (ctx.store.dir() / "logs" / (to_string(to) + ".log")).string();
@@ -151,7 +150,7 @@ int switch_to(Context& ctx, const SwitchPlan& plan) {
         // old instance still gets is counted from here on.
         std::unique_ptr<drainmon::Backend> monitor;
         if (plan.from) {
-            monitor = open_monitor(cfg, ctx);
+            monitor = open_monitor(ctx);
             monitor->watch(ctx.port(*plan.from));
         }
         fail_if_interrupted("before traffic moved");
@@ -169,10 +168,8 @@ int switch_to(Context& ctx, const SwitchPlan& plan) {
         }
         if (std::string bad = ctx.probe(to); !bad.empty()) {
             // The reload took but nginx does not reach the new color: put the old file back.
-            ctx.upstream.restore();
             try {
-                ctx.nginx.test();
-                ctx.nginx.reload();
+                ctx.nginx.revert();
             } catch (const std::exception& e) {
                 bad += "; reloading the restored upstream failed too: " + std::string(e.what());
             }
@@ -230,8 +227,14 @@ int switch_to(Context& ctx, const SwitchPlan& plan) {
 
 int run_deploy(const Config& cfg, const std::filesystem::path& binary,
                const std::vector<std::string>& args, std::ostream& err) {
-    Context ctx(cfg, err);
-    DeployLock lock = acquire_deploy_lock(cfg);
+    Context ctx(cfg, err, host_parts(cfg));
+    return run_deploy(ctx, binary, args);
+}
+
+int run_deploy(Context& ctx, const std::filesystem::path& binary,
+               const std::vector<std::string>& args) {
+    const Config& cfg = ctx.cfg;
+    auto lock = acquire_deploy_lock(ctx.store);
     return recording_result(ctx, [&]() -> int {
         ctx.load_reconciled();
         if (ctx.state.draining)

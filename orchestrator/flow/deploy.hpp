@@ -35,5 +35,8 @@ void check_token_against(Context& ctx, Color c);
 
 int run_deploy(const Config& cfg, const std::filesystem::path& binary,
                const std::vector<std::string>& args, std::ostream& err);
+// The same on a context built by the caller (the lock is taken through ctx.store).
+int run_deploy(Context& ctx, const std::filesystem::path& binary,
+               const std::vector<std::string>& args);
 
 }  // namespace zdd

@@ -10,7 +10,6 @@
 #include "gate/app_report.hpp"
 #include "gate/http_client.hpp"
 #include "state/env_file.hpp"
-#include "runner/port_owner.hpp"
 
 namespace zdd {
 
@@ -48,15 +47,18 @@ std::string human_duration(double seconds) {
     return out;
 }
 
-Context::Context(const Config& c, std::ostream& e)
-    : cfg(c),
+Context::Context(const Config& c, std::ostream& e, ContextParts parts)
+    : parts_(std::move(parts)),
+      cfg(c),
       err(e),
-      store(c.state_dir),
+      store(*parts_.store),
       releases(c.state_dir),
-      upstream(c.upstream_file),
-      nginx(nginx_options(c)),
+      nginx(*parts_.nginx),
       metrics(c.metrics_textfile, c.service, nginx),
-      runner(make_runner(c)) {}
+      runner(std::move(parts_.runner)),
+      ports(*parts_.ports),
+      health(*parts_.health),
+      monitors(*parts_.monitors) {}
 
 int recording_result(Context& ctx, const std::function<int()>& body) {
     try {
@@ -101,7 +103,7 @@ void Context::refuse_if_served(Color c, const char* what) const {
     if (listed && listed->count(c))
         throw Failure(kExitState,
                       std::string("refusing to ") + what + " " + to_string(c) + ": " +
-                          "nginx still sends it traffic through " + upstream.path().string() +
+                          "nginx still sends it traffic through " + nginx.upstream_path().string() +
                           " (zdd never stops the color nginx serves); see `zdd status`");
 }
 
@@ -130,15 +132,14 @@ bool Context::running(Color c) {
     ProcessRef p = process(c);
     if (p.pid > 0) return runner->alive(c, p);
     if (cfg.runner == "systemd") return runner->alive(c, p);
-    return port_listening(port(c));
+    return ports.listening(port(c));
 }
 
 ProcessRef Context::signal_target(Color c) {
     ProcessRef p = process(c);
     if (p.pid > 0 || cfg.runner == "systemd") return p;
     // Adopted from the original script: no pid recorded, find the port's owner.
-    if (auto pid = listener_pid(port(c)))
-        if (auto ref = process_ref(*pid)) return *ref;
+    if (auto ref = ports.listener(port(c))) return *ref;
     return p;
 }
 
@@ -147,7 +148,7 @@ void Context::start(Color c, const std::filesystem::path& release,
     // Only a release from the checked releases dir runs (state.json could name anything).
     const std::filesystem::path binary = releases.checked_release(release);
     const uint16_t p = port(c);
-    if (port_listening(p))
+    if (ports.listening(p))
         throw Failure(kExitStart, "port " + std::to_string(p) + " (" + to_string(c) +
                                       ") is busy: something already listens there");
     LaunchSpec spec;
@@ -187,9 +188,9 @@ void Context::start(Color c, const std::filesystem::path& release,
     save();
 }
 
-DeployLock acquire_deploy_lock(const Config& cfg) {
+std::unique_ptr<HeldLock> acquire_deploy_lock(const StateRepository& store) {
     try {
-        return DeployLock::acquire(cfg.state_dir);
+        return store.lock();
     } catch (const LockBusy& e) {
         throw Failure(kExitLocked, e.what());
     } catch (const StateError& e) {
@@ -268,15 +269,15 @@ Upstream Context::upstream_for(const std::vector<std::pair<Color, int>>& servers
 
 void Context::apply(const Upstream& u) {
     try {
-        apply_upstream(nginx, upstream, u);
+        nginx.apply(u);
     } catch (const NginxError& e) {
         const bool test = e.kind == NginxError::Kind::test_failed;
         throw Failure(test ? kExitNginxTest : kExitNginxReload,
                       std::string(test ? "nginx -t failed: " : "nginx reload failed: ") + e.what() +
-                          " (restored " + upstream.path().string() + ")");
+                          " (restored " + nginx.upstream_path().string() + ")");
     } catch (const std::exception& e) {
         throw Failure(kExitNginxReload,
-                      "cannot update " + upstream.path().string() + ": " + e.what());
+                      "cannot update " + nginx.upstream_path().string() + ": " + e.what());
     }
 }
 

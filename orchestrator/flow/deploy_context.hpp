@@ -17,10 +17,14 @@
 #include "core/config.hpp"
 #include "core/exit_codes.hpp"
 #include "flow/deploy_metrics.hpp"
-#include "runner/instance_runner.hpp"
-#include "nginx/nginx_control.hpp"
+#include "flow/monitor_factory.hpp"
+#include "nginx/nginx_controller.hpp"
 #include "nginx/nginx_upstream.hpp"
+#include "runner/health_checker.hpp"
+#include "runner/instance_runner.hpp"
+#include "runner/port_probe.hpp"
 #include "state/release_store.hpp"
+#include "state/state_repository.hpp"
 #include "state/state_store.hpp"
 #include "state/token.hpp"
 
@@ -31,21 +35,36 @@ Secret load_token_or_fail(const Config& cfg);
 std::unique_ptr<InstanceRunner> make_runner(const Config& cfg);
 NginxOptions nginx_options(const Config& cfg);
 
-// The deploy lock for cfg's state dir, or a Failure with its exit code (locked, state).
-DeployLock acquire_deploy_lock(const Config& cfg);
+// The deploy lock of the store, or a Failure with its exit code (locked, state).
+std::unique_ptr<HeldLock> acquire_deploy_lock(const StateRepository& store);
+
+// What a Context acts through (host_parts.hpp builds the real ones; tests pass fakes).
+struct ContextParts {
+    std::unique_ptr<StateRepository> store;
+    std::unique_ptr<NginxController> nginx;
+    std::unique_ptr<InstanceRunner> runner;
+    std::unique_ptr<PortProbe> ports;
+    std::unique_ptr<HealthChecker> health;
+    std::unique_ptr<MonitorFactory> monitors;
+};
 
 class Context {
+  private:
+    ContextParts parts_;  // first: the references below point into it
+
   public:
-    Context(const Config& cfg, std::ostream& err);
+    Context(const Config& cfg, std::ostream& err, ContextParts parts);
 
     const Config& cfg;
     std::ostream& err;
-    StateStore store;
+    StateRepository& store;
     ReleaseStore releases;
-    UpstreamFile upstream;
-    Nginx nginx;
-    DeployMetrics metrics;  // --metrics-textfile (disabled without it)
+    NginxController& nginx;  // the upstream file and the nginx that runs it
+    DeployMetrics metrics;   // --metrics-textfile (disabled without it)
     std::unique_ptr<InstanceRunner> runner;
+    PortProbe& ports;
+    HealthChecker& health;
+    MonitorFactory& monitors;
     State state;
     Secret token;
 

@@ -34,7 +34,7 @@ std::optional<int> read_last_code(const std::string& path) {
 
 }  // namespace
 
-DeployMetrics::DeployMetrics(std::string path, std::string service, const Nginx& nginx)
+DeployMetrics::DeployMetrics(std::string path, std::string service, const NginxController& nginx)
     : path_(std::move(path)), service_(std::move(service)), nginx_(nginx) {
     if (enabled()) last_code_ = read_last_code(path_);
 }

@@ -10,7 +10,7 @@
 
 #include "core/color.hpp"
 #include "gate/drain_gate.hpp"
-#include "nginx/nginx_control.hpp"
+#include "nginx/nginx_controller.hpp"
 #include "state/state_store.hpp"
 
 namespace zdd {
@@ -18,7 +18,7 @@ namespace zdd {
 class DeployMetrics {
   public:
     // An empty path disables every write. The last exit code is read back from the file.
-    DeployMetrics(std::string path, std::string service, const Nginx& nginx);
+    DeployMetrics(std::string path, std::string service, const NginxController& nginx);
 
     bool enabled() const { return !path_.empty(); }
     void on_phase(const State& s);
@@ -35,7 +35,7 @@ class DeployMetrics {
     void write();
 
     std::string path_, service_;
-    const Nginx& nginx_;
+    const NginxController& nginx_;
     std::optional<Phase> phase_;
     double start_time_ = 0;
     std::optional<Color> drain_color_;

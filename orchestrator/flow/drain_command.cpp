@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "gate/drain_wait.hpp"
+#include "flow/host_parts.hpp"
 #include "flow/interrupts.hpp"
 #include "flow/nginx_truth.hpp"
 #include "monitor/bpf_backend.hpp"
@@ -54,14 +55,15 @@ drainmon::GatePolicy gate_policy(const Config& cfg) {
     return p;
 }
 
-std::unique_ptr<drainmon::Backend> open_monitor(const Config& cfg, const Context& ctx) {
+std::unique_ptr<drainmon::Backend> open_monitor(const Context& ctx) {
+    const Config& cfg = ctx.cfg;
     drainmon::BackendOptions bo;
     bo.thresholds = zdd_thresholds{static_cast<uint32_t>(to_ms(cfg.idle_after).count()),
                                    static_cast<uint32_t>(to_ms(cfg.push_gap).count()),
                                    static_cast<uint32_t>(to_ms(cfg.stuck_after).count())};
     std::string note;
     try {
-        auto b = drainmon::make_backend(drainmon::parse_backend_kind(cfg.backend), bo, &note);
+        auto b = ctx.monitors.open(bo, &note);
         if (!note.empty()) ctx.warn("monitor: " + note);
         return b;
     } catch (const std::exception& e) {
@@ -74,7 +76,7 @@ int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor) {
     const Config& cfg = ctx.cfg;
     std::unique_ptr<drainmon::Backend> own;
     if (!monitor) {
-        own = open_monitor(cfg, ctx);
+        own = open_monitor(ctx);
         monitor = own.get();
     }
     // Resident while it drains: `drain-inspector snapshot`/`metrics` read this monitor instead
@@ -196,8 +198,13 @@ int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor) {
 }
 
 int run_drain(const Config& cfg, std::optional<Color> color, std::ostream& err) {
-    Context ctx(cfg, err);
-    DeployLock lock = acquire_deploy_lock(cfg);
+    Context ctx(cfg, err, host_parts(cfg));
+    return run_drain(ctx, color);
+}
+
+int run_drain(Context& ctx, std::optional<Color> color) {
+    const Config& cfg = ctx.cfg;
+    auto lock = acquire_deploy_lock(ctx.store);
     return recording_result(ctx, [&]() -> int {
         ctx.load_reconciled();
         Color c;
@@ -215,14 +222,14 @@ int run_drain(const Config& cfg, std::optional<Color> color, std::ostream& err) 
                               " is the active color: draining it would stop the service "
                               "(use `zdd rollback` to move traffic away first)");
         ctx.token = load_token_or_fail(cfg);
-        auto monitor = open_monitor(cfg, ctx);
+        auto monitor = open_monitor(ctx);
         monitor->watch(ctx.port(c));
         if (!ctx.state.deploy) ctx.state.deploy = DeployRecord{other(c), c, {}};
 
         // Interrupted before step 4 finished: the upstream may still send it new connections.
         bool listed = false;
         try {
-            if (auto text = ctx.upstream.read()) {
+            if (auto text = ctx.nginx.read_upstream()) {
                 auto up = parse_upstream(*text, cfg.upstream_name);
                 listed =
                     std::any_of(up.servers.begin(), up.servers.end(),

@@ -8,6 +8,7 @@
 
 #include "flow/deploy.hpp"
 #include "flow/deploy_context.hpp"
+#include "flow/host_parts.hpp"
 #include "flow/interrupts.hpp"
 #include "flow/nginx_truth.hpp"
 #include "flow/status.hpp"
@@ -30,9 +31,9 @@ bool is_zdd(int pid) {
 
 // The deploy lock; when a zdd holds it in step 5 (draining), that zdd is asked to stand down
 // (kStandDownSignal) and the lock is waited for, bounded. Any other holder: Failure(kExitLocked).
-DeployLock take_lock(Context& ctx) {
+std::unique_ptr<HeldLock> take_lock(Context& ctx) {
     try {
-        return DeployLock::acquire(ctx.cfg.state_dir);
+        return ctx.store.lock();
     } catch (const LockBusy& busy) {
         ctx.load();
         const auto& s = ctx.state;
@@ -50,7 +51,7 @@ DeployLock take_lock(Context& ctx) {
         const auto deadline = std::chrono::steady_clock::now() + kStandDownWait;
         for (;;) {
             try {
-                return DeployLock::acquire(ctx.cfg.state_dir);
+                return ctx.store.lock();
             } catch (const LockBusy&) {
                 if (std::chrono::steady_clock::now() >= deadline)
                     throw Failure(kExitLocked, "zdd (pid " + std::to_string(holder) +
@@ -70,8 +71,13 @@ DeployLock take_lock(Context& ctx) {
 }  // namespace
 
 int run_rollback(const Config& cfg, std::ostream& err) {
-    Context ctx(cfg, err);
-    DeployLock lock = take_lock(ctx);
+    Context ctx(cfg, err, host_parts(cfg));
+    return run_rollback(ctx);
+}
+
+int run_rollback(Context& ctx) {
+    const Config& cfg = ctx.cfg;
+    auto lock = take_lock(ctx);
     return recording_result(ctx, [&]() -> int {
         ctx.load_reconciled();
         if (!ctx.state.active)
