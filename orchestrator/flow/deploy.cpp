@@ -17,7 +17,7 @@ namespace {
 
 void fail_if_interrupted(const char* when) {
     if (int sig = interrupted())
-        throw Failure(kExitInterrupted,
+        throw Failure(Outcome::interrupted,
                       std::string("interrupted by ") + signal_name(sig) + " " + when);
 }
 
@@ -48,10 +48,10 @@ void adopt_or_first(Context& ctx) {
 
 // The canary failed its hold: the old color serves alone again (confirmed reload), the canary
 // is drained (its streams finish) and stopped, and its record goes back to what it was, so no
-// rollback ever returns to it. Returns kExitCanaryFailed unless the drain itself ended
+// rollback ever returns to it. Returns Outcome::canary_failed unless the drain itself ended
 // otherwise (interrupted, superseded).
-int back_out_canary(Context& ctx, Color to, Color from, const std::string& why,
-                    const std::optional<InstanceRecord>& previous_record) {
+Outcome back_out_canary(Context& ctx, Color to, Color from, const std::string& why,
+                        const std::optional<InstanceRecord>& previous_record) {
     const std::string line = "canary " + to_string(to) + " failed during the hold: " + why;
     ctx.warn(line + "; putting " + to_string(from) + " back alone");
     auto monitor = open_monitor(ctx);
@@ -60,17 +60,18 @@ int back_out_canary(Context& ctx, Color to, Color from, const std::string& why,
     ctx.enter(Phase::removing_old, "nginx: " + to_string(from) + " alone again, removing " +
                                        to_string(to) + " from the upstream");
     ctx.serve_alone(from);
-    const int code = drain_and_stop(ctx, to, monitor.get());
-    if (code != kExitOk && code != kExitDrainCut) return code;
+    const Outcome code = drain_and_stop(ctx, to, monitor.get());
+    if (code != Outcome::ok && code != Outcome::drain_cut) return code;
     if (previous_record && !ctx.running(to))
         ctx.state.instances[to] = *previous_record;
     else if (!ctx.running(to))
         ctx.state.instances.erase(to);
-    ctx.state.last_error = line + "; " + to_string(from) + " serves alone again" +
-                           (code == kExitDrainCut ? " (the canary's drain timed out: cut)" : "");
+    ctx.state.last_error =
+        line + "; " + to_string(from) + " serves alone again" +
+        (code == Outcome::drain_cut ? " (the canary's drain timed out: cut)" : "");
     ctx.save();
     ctx.warn(ctx.state.last_error + " (exit 19)");
-    return kExitCanaryFailed;
+    return Outcome::canary_failed;
 }
 
 }  // namespace
@@ -79,15 +80,15 @@ void check_token_against(Context& ctx, Color c) {
     drainmon::AppReportClient client(ctx.deployment_url(c), ctx.token.reveal());
     auto p = client.poll();
     if (p.outcome == drainmon::AppOutcome::Unauthorized)
-        throw Failure(kExitToken, to_string(c) + " refused the deployment token (401) at " +
-                                      ctx.deployment_url(c) + ": check " + ctx.cfg.token_file +
-                                      " or VIBE_DEPLOYMENT_TOKEN");
+        throw Failure(Outcome::token, to_string(c) + " refused the deployment token (401) at " +
+                                          ctx.deployment_url(c) + ": check " + ctx.cfg.token_file +
+                                          " or VIBE_DEPLOYMENT_TOKEN");
     if (p.outcome == drainmon::AppOutcome::NoReport)
         ctx.warn(to_string(c) + " gave no deployment report (" + p.reason +
                  "): its drain will rely on the kernel alone");
 }
 
-int switch_to(Context& ctx, const SwitchPlan& plan) {
+Outcome switch_to(Context& ctx, const SwitchPlan& plan) {
     const Config& cfg = ctx.cfg;
     const Color to = plan.to;
     const std::string new_name = to_string(to) + " on port " + std::to_string(ctx.port(to));
@@ -136,9 +137,9 @@ int switch_to(Context& ctx, const SwitchPlan& plan) {
         if (!h.ok) {
             const std::string log = (ctx.store.dir() / "logs" / (to_string(to) + ".log")).string();
             if (h.process_exited)
-                throw Failure(kExitStart,
+                throw Failure(Outcome::start,
                               to_string(to) + " exited during its health check (see " + log + ")");
-            throw Failure(kExitHealth,
+            throw Failure(Outcome::health,
                           to_string(to) + ": " + h.last_failure + " (see " + log + ")");
         }
         ctx.state.instances[to].version = h.version;
@@ -173,7 +174,7 @@ int switch_to(Context& ctx, const SwitchPlan& plan) {
             } catch (const std::exception& e) {
                 bad += "; reloading the restored upstream failed too: " + std::string(e.what());
             }
-            throw Failure(kExitProbe, bad + " (restored " + cfg.upstream_file + ")");
+            throw Failure(Outcome::probe, bad + " (restored " + cfg.upstream_file + ")");
         }
         traffic_moved = true;
         ctx.record_active(to);
@@ -181,7 +182,7 @@ int switch_to(Context& ctx, const SwitchPlan& plan) {
                  (cfg.probe_url.empty() ? "" : " (probe confirmed)"));
         if (!plan.from) {
             ctx.enter(Phase::done, "Done: " + new_name + " serves alone (first deploy)");
-            return kExitOk;
+            return Outcome::ok;
         }
 
         // The held canary.
@@ -215,7 +216,7 @@ int switch_to(Context& ctx, const SwitchPlan& plan) {
                 ctx.warn(std::string("cannot stop ") + to_string(to) + ": " + e.what());
             }
         }
-        if (traffic_moved && f.code != kExitDrainCut)
+        if (traffic_moved && f.outcome != Outcome::drain_cut)
             ctx.state.last_error += "; finish with `zdd drain` (or `zdd rollback`)";
         try {
             ctx.save();
@@ -225,20 +226,20 @@ int switch_to(Context& ctx, const SwitchPlan& plan) {
     }
 }
 
-int run_deploy(const Config& cfg, const std::filesystem::path& binary,
-               const std::vector<std::string>& args, std::ostream& err) {
+Outcome run_deploy(const Config& cfg, const std::filesystem::path& binary,
+                   const std::vector<std::string>& args, std::ostream& err) {
     Context ctx(cfg, err, host_parts(cfg));
     return run_deploy(ctx, binary, args);
 }
 
-int run_deploy(Context& ctx, const std::filesystem::path& binary,
-               const std::vector<std::string>& args) {
+Outcome run_deploy(Context& ctx, const std::filesystem::path& binary,
+                   const std::vector<std::string>& args) {
     const Config& cfg = ctx.cfg;
     auto lock = acquire_deploy_lock(ctx.store);
-    return recording_result(ctx, [&]() -> int {
+    return recording_result(ctx, [&]() -> Outcome {
         ctx.load_reconciled();
         if (ctx.state.draining)
-            throw Failure(kExitDrainPending,
+            throw Failure(Outcome::drain_pending,
                           to_string(*ctx.state.draining) +
                               " is still draining from an interrupted deploy: run `zdd drain` to "
                               "finish it or `zdd rollback`, then deploy again");
@@ -253,7 +254,7 @@ int run_deploy(Context& ctx, const std::filesystem::path& binary,
         try {
             rel = ctx.releases.add(binary);
         } catch (const ReleaseError& e) {
-            throw Failure(kExitRelease, e.what());
+            throw Failure(Outcome::release, e.what());
         }
         ctx.info("release " + rel.id + " <- " + binary.string());
         ctx.releases.link_color(to, rel.binary);

@@ -19,7 +19,7 @@ Secret load_token_or_fail(const Config& cfg) {
     try {
         return load_token(cfg.token_file).token;
     } catch (const TokenError& e) {
-        throw Failure(kExitToken, e.what());
+        throw Failure(Outcome::token, e.what());
     }
 }
 
@@ -60,13 +60,13 @@ Context::Context(const Config& c, std::ostream& e, ContextParts parts)
       health(*parts_.health),
       monitors(*parts_.monitors) {}
 
-int recording_result(Context& ctx, const std::function<int()>& body) {
+Outcome recording_result(Context& ctx, const std::function<Outcome()>& body) {
     try {
-        const int code = body();
+        const Outcome code = body();
         ctx.metrics.on_result(code, ctx.state);
         return code;
     } catch (const Failure& f) {
-        ctx.metrics.on_result(f.code, ctx.state);
+        ctx.metrics.on_result(f.outcome, ctx.state);
         throw;
     }
 }
@@ -86,7 +86,7 @@ void Context::load() {
     try {
         state = store.load();
     } catch (const StateError& e) {
-        throw Failure(kExitState, e.what());
+        throw Failure(Outcome::state, e.what());
     }
 }
 
@@ -101,7 +101,7 @@ void Context::load_reconciled() {
 void Context::refuse_if_served(Color c, const char* what) const {
     auto listed = served_colors(*this);
     if (listed && listed->count(c))
-        throw Failure(kExitState,
+        throw Failure(Outcome::state,
                       std::string("refusing to ") + what + " " + to_string(c) + ": " +
                           "nginx still sends it traffic through " + nginx.upstream_path().string() +
                           " (zdd never stops the color nginx serves); see `zdd status`");
@@ -111,7 +111,7 @@ void Context::save() {
     try {
         store.save(state);
     } catch (const std::exception& e) {
-        throw Failure(kExitState, std::string("cannot write state: ") + e.what());
+        throw Failure(Outcome::state, std::string("cannot write state: ") + e.what());
     }
 }
 
@@ -149,8 +149,8 @@ void Context::start(Color c, const std::filesystem::path& release,
     const std::filesystem::path binary = releases.checked_release(release);
     const uint16_t p = port(c);
     if (ports.listening(p))
-        throw Failure(kExitStart, "port " + std::to_string(p) + " (" + to_string(c) +
-                                      ") is busy: something already listens there");
+        throw Failure(Outcome::start, "port " + std::to_string(p) + " (" + to_string(c) +
+                                          ") is busy: something already listens there");
     LaunchSpec spec;
     spec.binary = binary;
     spec.args = args;
@@ -161,7 +161,7 @@ void Context::start(Color c, const std::filesystem::path& release,
         try {
             spec.extra_env = read_env_file(cfg.env_file);
         } catch (const std::exception& e) {
-            throw Failure(kExitUsage, std::string("--env-file: ") + e.what());
+            throw Failure(Outcome::usage, std::string("--env-file: ") + e.what());
         }
     }
     spec.workdir = cfg.workdir;
@@ -175,7 +175,8 @@ void Context::start(Color c, const std::filesystem::path& release,
     try {
         ref = runner->start(spec);
     } catch (const RunnerError& e) {
-        throw Failure(kExitStart, std::string("cannot start ") + to_string(c) + ": " + e.what());
+        throw Failure(Outcome::start,
+                      std::string("cannot start ") + to_string(c) + ": " + e.what());
     }
     InstanceRecord rec;
     rec.port = p;
@@ -192,9 +193,9 @@ std::unique_ptr<HeldLock> acquire_deploy_lock(const StateRepository& store) {
     try {
         return store.lock();
     } catch (const LockBusy& e) {
-        throw Failure(kExitLocked, e.what());
+        throw Failure(Outcome::locked, e.what());
     } catch (const StateError& e) {
-        throw Failure(kExitState, e.what());
+        throw Failure(Outcome::state, e.what());
     }
 }
 
@@ -233,7 +234,7 @@ std::string Context::stop(Color c, std::chrono::milliseconds term_wait) {
         forget_pid(c);
         return who + " killed (SIGKILL)";
     }
-    throw Failure(kExitStopFailed, who + " survived SIGKILL");
+    throw Failure(Outcome::stop_failed, who + " survived SIGKILL");
 }
 
 std::string Context::cut(Color c, std::chrono::milliseconds grace) {
@@ -256,7 +257,7 @@ std::string Context::cut(Color c, std::chrono::milliseconds grace) {
         return who + " killed (SIGKILL) " + human_duration(grace.count() / 1000.0) +
                " after SIGINT";
     }
-    throw Failure(kExitStopFailed, who + " survived SIGKILL");
+    throw Failure(Outcome::stop_failed, who + " survived SIGKILL");
 }
 
 Upstream Context::upstream_for(const std::vector<std::pair<Color, int>>& servers) const {
@@ -272,11 +273,11 @@ void Context::apply(const Upstream& u) {
         nginx.apply(u);
     } catch (const NginxError& e) {
         const bool test = e.kind == NginxError::Kind::test_failed;
-        throw Failure(test ? kExitNginxTest : kExitNginxReload,
+        throw Failure(test ? Outcome::nginx_test : Outcome::nginx_reload,
                       std::string(test ? "nginx -t failed: " : "nginx reload failed: ") + e.what() +
                           " (restored " + nginx.upstream_path().string() + ")");
     } catch (const std::exception& e) {
-        throw Failure(kExitNginxReload,
+        throw Failure(Outcome::nginx_reload,
                       "cannot update " + nginx.upstream_path().string() + ": " + e.what());
     }
 }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/color.hpp"
+#include "core/outcome.hpp"
 #include "gate/drain_gate.hpp"
 #include "nginx/nginx_controller.hpp"
 #include "state/state_store.hpp"
@@ -24,9 +25,9 @@ class DeployMetrics {
     void on_phase(const State& s);
     void on_drain(Color c, double seconds, const drainmon::GateFigures& f);
     void on_cut(int64_t connections);
-    // The command's exit code, with the phase it left in `s` (a drain figure survives only
-    // while that phase is draining or stopping).
-    void on_result(int exit_code, const State& s);
+    // The command's outcome (written as its exit code), with the phase it left in `s` (a drain
+    // figure survives only while that phase is draining or stopping).
+    void on_result(Outcome outcome, const State& s);
 
     // The text as written (for tests and `zdd status`), without writing it.
     std::string render() const;

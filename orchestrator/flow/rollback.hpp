@@ -13,8 +13,8 @@
 
 namespace zdd {
 
-int run_rollback(const Config& cfg, std::ostream& err);
+Outcome run_rollback(const Config& cfg, std::ostream& err);
 // The same on a context built by the caller (the lock is taken through ctx.store).
-int run_rollback(Context& ctx);
+Outcome run_rollback(Context& ctx);
 
 }  // namespace zdd

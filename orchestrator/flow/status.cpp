@@ -235,13 +235,13 @@ std::string status_text(const json& st) {
     return o.str();
 }
 
-int run_status(const Config& cfg, bool as_json, std::ostream& out) {
+Outcome run_status(const Config& cfg, bool as_json, std::ostream& out) {
     json st = status_json(cfg, true);
     if (as_json)
         out << st.dump(2) << "\n";
     else
         out << status_text(st);
-    return 0;
+    return Outcome::ok;
 }
 
 }  // namespace zdd

@@ -7,6 +7,7 @@
 #include <ostream>
 
 #include "core/config.hpp"
+#include "core/outcome.hpp"
 #include "flow/deploy_context.hpp"
 
 namespace zdd {
@@ -19,7 +20,7 @@ nlohmann::json status_json(Context& ctx, bool live);
 // The same, as text for operators.
 std::string status_text(const nlohmann::json& st);
 
-int run_status(const Config& cfg, bool json, std::ostream& out);
+Outcome run_status(const Config& cfg, bool json, std::ostream& out);
 
 // The pid of the zdd holding the deploy lock in `state_dir` (from /proc/locks), or 0.
 int lock_holder(const std::string& state_dir);

@@ -18,7 +18,7 @@ namespace {
 // Blue serves release v1; green gets deployed from "v2".
 struct BlueServes : FlowHarness {
     BlueServes() { serving(Color::blue, release("v1"), "1.0"); }
-    int deploy() {
+    zdd::Outcome deploy() {
         const auto bin = binary("v2");
         return outcome([&] { return zdd::run_deploy(*ctx, bin, {"--flag"}); });
     }
@@ -34,7 +34,7 @@ const std::vector<Phase> kFullSwitch{Phase::starting,     Phase::health_check, P
 TEST_CASE("first deploy: blue starts and serves alone, nothing drains") {
     FlowHarness h;
     const auto bin = h.binary("v1");
-    REQUIRE(h.outcome([&] { return zdd::run_deploy(*h.ctx, bin, {}); }) == zdd::kExitOk);
+    REQUIRE(h.outcome([&] { return zdd::run_deploy(*h.ctx, bin, {}); }) == zdd::Outcome::ok);
     CHECK(h.journal.lines == Lines{"start blue", "nginx blue:100"});
     CHECK(h.phases() ==
           std::vector<Phase>{Phase::starting, Phase::health_check, Phase::shifting, Phase::done});
@@ -54,7 +54,7 @@ TEST_CASE("normal switch: 100:1, then the old color removed, drained, and only t
         blue_alive_at_reads.push_back(h.runner->running.count(Color::blue));
     };
 
-    REQUIRE(h.deploy() == zdd::kExitOk);
+    REQUIRE(h.deploy() == zdd::Outcome::ok);
     CHECK(h.journal.lines == Lines{"start green", h.watch_blue(), "nginx green:100 blue:1",
                                    "nginx green:100", "signal blue SIGTERM"});
     REQUIRE(h.nginx->applied.size() == 2);
@@ -81,7 +81,7 @@ TEST_CASE("health check failure: the new color is stopped, nginx untouched") {
     BlueServes h;
     h.health->result.ok = false;
     h.health->result.last_failure = "health check failed after 5.0s (25 attempts): HTTP 503";
-    REQUIRE(h.deploy() == zdd::kExitHealth);
+    REQUIRE(h.deploy() == zdd::Outcome::health);
     CHECK(h.journal.lines == Lines{"start green", "signal green SIGTERM"});
     CHECK(h.nginx->attempts == 0);
     const auto& s = h.store->current;
@@ -96,7 +96,7 @@ TEST_CASE("the new color exits during its health check: exit 8, stopped record d
     BlueServes h;
     h.health->result.ok = false;
     h.health->result.process_exited = true;
-    REQUIRE(h.deploy() == zdd::kExitStart);
+    REQUIRE(h.deploy() == zdd::Outcome::start);
     CHECK(h.failure.find("green exited during its health check") != std::string::npos);
     CHECK(h.nginx->attempts == 0);
     CHECK(h.store->current.instances.count(Color::green) == 0);
@@ -107,7 +107,7 @@ TEST_CASE("nginx -t or the reload fails at step 3: previous upstream kept, new c
     const auto before = h.nginx->text;
     const bool test_fails = GENERATE(true, false);
     h.nginx->failures = {test_fails ? FakeNginx::Fail::test : FakeNginx::Fail::reload};
-    REQUIRE(h.deploy() == (test_fails ? zdd::kExitNginxTest : zdd::kExitNginxReload));
+    REQUIRE(h.deploy() == (test_fails ? zdd::Outcome::nginx_test : zdd::Outcome::nginx_reload));
     CHECK(h.journal.lines == Lines{"start green", h.watch_blue(), "signal green SIGTERM"});
     CHECK(h.nginx->text == before);
     const auto& s = h.store->current;
@@ -121,7 +121,7 @@ TEST_CASE("nginx -t or the reload fails at step 3: previous upstream kept, new c
 TEST_CASE("the reload of step 4 fails: traffic already moved, nothing stopped, drain advised") {
     BlueServes h;
     h.nginx->failures = {FakeNginx::Fail::none, FakeNginx::Fail::reload};
-    REQUIRE(h.deploy() == zdd::kExitNginxReload);
+    REQUIRE(h.deploy() == zdd::Outcome::nginx_reload);
     CHECK(h.journal.lines == Lines{"start green", h.watch_blue(), "nginx green:100 blue:1"});
     const auto& s = h.store->current;
     CHECK(s.active == Color::green);
@@ -135,7 +135,7 @@ TEST_CASE("drain timeout: the old color is cut with SIGINT, exit 3") {
     BlueServes h;
     h.cfg.drain_timeout = 0.3;
     h.monitor.connections = {3};
-    REQUIRE(h.deploy() == zdd::kExitDrainCut);
+    REQUIRE(h.deploy() == zdd::Outcome::drain_cut);
     CHECK(h.journal.lines == Lines{"start green", h.watch_blue(), "nginx green:100 blue:1",
                                    "nginx green:100", "signal blue SIGINT"});
     CHECK(h.phases() == kFullSwitch);
@@ -153,7 +153,7 @@ TEST_CASE("DRAIN_TIMEOUT=0 waits as long as connections remain; the counts end i
     h.cfg.drain_timeout = 0;
     h.monitor.connections.assign(60, 1);
     h.monitor.connections.push_back(0);
-    REQUIRE(h.deploy() == zdd::kExitOk);
+    REQUIRE(h.deploy() == zdd::Outcome::ok);
     CHECK(h.monitor.reads >= 61);
     CHECK(h.journal.lines.back() == "signal blue SIGTERM");
     CHECK(h.err.str().find("timeout none") != std::string::npos);
@@ -166,7 +166,7 @@ TEST_CASE("interrupted in the drain: both colors left running, state says how to
     h.monitor.on_count = [](int i) {
         if (i == 2) ::raise(SIGINT);
     };
-    REQUIRE(h.deploy() == zdd::kExitInterrupted);
+    REQUIRE(h.deploy() == zdd::Outcome::interrupted);
     CHECK(h.journal.lines ==
           Lines{"start green", h.watch_blue(), "nginx green:100 blue:1", "nginx green:100"});
     const auto& s = h.store->current;
@@ -183,7 +183,7 @@ TEST_CASE("superseded by a rollback in the drain (SIGUSR1): exit 18, nothing tou
     h.monitor.on_count = [](int i) {
         if (i == 1) ::raise(zdd::kStandDownSignal);
     };
-    REQUIRE(h.deploy() == zdd::kExitSuperseded);
+    REQUIRE(h.deploy() == zdd::Outcome::superseded);
     CHECK(h.journal.lines.back() == "nginx green:100");
     const auto& s = h.store->current;
     CHECK(s.draining == Color::blue);
@@ -197,7 +197,7 @@ TEST_CASE("the new color dies while the old one drains: the old one serves again
     h.monitor.on_count = [&](int i) {
         if (i == 1) h.runner->running.erase(Color::green);
     };
-    REQUIRE(h.deploy() == zdd::kExitServingDied);
+    REQUIRE(h.deploy() == zdd::Outcome::serving_died);
     CHECK(h.journal.lines == Lines{"start green", h.watch_blue(), "nginx green:100 blue:1",
                                    "nginx green:100", "nginx blue:100"});
     const auto& s = h.store->current;
@@ -211,7 +211,7 @@ TEST_CASE("canary fails during --shift-hold: old color alone again, canary drain
     h.cfg.shift_hold = 30;
     h.health->probe_result.ok = false;
     h.health->probe_result.reason = "HTTP 500";
-    REQUIRE(h.deploy() == zdd::kExitCanaryFailed);
+    REQUIRE(h.deploy() == zdd::Outcome::canary_failed);
     CHECK(h.journal.lines == Lines{"start green", h.watch_blue(), "nginx green:100 blue:1",
                                    "monitor watch " + std::to_string(h.port(Color::green)),
                                    "nginx blue:100", "signal green SIGTERM"});
@@ -225,14 +225,14 @@ TEST_CASE("canary fails during --shift-hold: old color alone again, canary drain
 TEST_CASE("a deploy while a color is still draining is refused (exit 5), nothing started") {
     BlueServes h;
     h.store->current.draining = Color::green;
-    REQUIRE(h.deploy() == zdd::kExitDrainPending);
+    REQUIRE(h.deploy() == zdd::Outcome::drain_pending);
     CHECK(h.journal.lines.empty());
 }
 
 TEST_CASE("another zdd holds the lock: exit 4, nothing loaded or started") {
     BlueServes h;
     h.store->lock_busy = true;
-    REQUIRE(h.deploy() == zdd::kExitLocked);
+    REQUIRE(h.deploy() == zdd::Outcome::locked);
     CHECK(h.journal.lines.empty());
     CHECK(h.store->saves.empty());
 }
@@ -244,7 +244,7 @@ TEST_CASE("a host run by the original script is adopted from its status file and
     const auto adopted = h.runner->run(Color::green);
     h.ports->owners[h.port(Color::green)] = adopted;
     const auto bin = h.binary("v2");
-    REQUIRE(h.outcome([&] { return zdd::run_deploy(*h.ctx, bin, {}); }) == zdd::kExitOk);
+    REQUIRE(h.outcome([&] { return zdd::run_deploy(*h.ctx, bin, {}); }) == zdd::Outcome::ok);
     CHECK(h.journal.lines ==
           Lines{"start blue", "monitor watch " + std::to_string(h.port(Color::green)),
                 "nginx blue:100 green:1", "nginx blue:100", "signal green SIGTERM"});

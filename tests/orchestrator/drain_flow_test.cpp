@@ -26,7 +26,7 @@ struct Interrupted : FlowHarness {
         store->current.deploy = zdd::DeployRecord{Color::green, Color::blue, ph};
         if (at == Phase::draining) store->current.draining = Color::blue;
     }
-    int drain(std::optional<Color> c = std::nullopt) {
+    zdd::Outcome drain(std::optional<Color> c = std::nullopt) {
         return outcome([&] { return zdd::run_drain(*ctx, c); });
     }
     std::string watch_blue() const { return "monitor watch " + std::to_string(port(Color::blue)); }
@@ -39,7 +39,7 @@ TEST_CASE("zdd drain finishes an interrupted drain: waits, then stops the old co
     h.monitor.connections = {1, 1, 0};
     std::vector<bool> blue_alive;
     h.monitor.on_count = [&](int) { blue_alive.push_back(h.runner->running.count(Color::blue)); };
-    REQUIRE(h.drain() == zdd::kExitOk);
+    REQUIRE(h.drain() == zdd::Outcome::ok);
     CHECK(h.journal.lines == Lines{h.watch_blue(), "signal blue SIGTERM"});
     REQUIRE(blue_alive.size() >= 3);
     CHECK(std::all_of(blue_alive.begin(), blue_alive.end(), [](bool b) { return b; }));
@@ -55,7 +55,7 @@ TEST_CASE("zdd drain after an interrupt in step 3: the old color leaves the upst
     Interrupted h(Phase::shifting);
     h.nginx->text =
         zdd::render_upstream(h.ctx->upstream_for({{Color::green, 100}, {Color::blue, 1}}));
-    REQUIRE(h.drain() == zdd::kExitOk);
+    REQUIRE(h.drain() == zdd::Outcome::ok);
     CHECK(h.journal.lines == Lines{h.watch_blue(), "nginx green:100", "signal blue SIGTERM"});
     auto ph = h.phases();
     CHECK(std::vector<Phase>(ph.end() - 4, ph.end()) ==
@@ -68,7 +68,7 @@ TEST_CASE("zdd drain interrupted again: state kept for the next zdd drain") {
     h.monitor.on_count = [](int i) {
         if (i == 1) ::raise(SIGTERM);
     };
-    REQUIRE(h.drain() == zdd::kExitInterrupted);
+    REQUIRE(h.drain() == zdd::Outcome::interrupted);
     CHECK(h.journal.lines == Lines{h.watch_blue()});
     CHECK(h.store->current.draining == Color::blue);
     CHECK(h.store->current.last_error.find("interrupted by SIGTERM while draining blue; nginx "
@@ -78,14 +78,14 @@ TEST_CASE("zdd drain interrupted again: state kept for the next zdd drain") {
 TEST_CASE("zdd drain with nothing draining: exit 0, nothing touched") {
     FlowHarness h;
     h.serving(Color::blue, h.release("v1"), "1.0");
-    REQUIRE(h.outcome([&] { return zdd::run_drain(*h.ctx, std::nullopt); }) == zdd::kExitOk);
+    REQUIRE(h.outcome([&] { return zdd::run_drain(*h.ctx, std::nullopt); }) == zdd::Outcome::ok);
     CHECK(h.journal.lines.empty());
     CHECK(h.err.str() == "[INFO] nothing is draining\n");
 }
 
 TEST_CASE("zdd drain --color of the active color is refused (exit 2)") {
     Interrupted h(Phase::draining);
-    REQUIRE(h.drain(Color::green) == zdd::kExitUsage);
+    REQUIRE(h.drain(Color::green) == zdd::Outcome::usage);
     CHECK(h.failure.find("green is the active color") == 0);
     CHECK(h.journal.lines.empty());
 }
@@ -93,7 +93,7 @@ TEST_CASE("zdd drain --color of the active color is refused (exit 2)") {
 TEST_CASE("zdd drain when the monitor cannot load: exit 1, nothing stopped") {
     Interrupted h(Phase::draining);
     h.monitor.open_fails = true;
-    REQUIRE(h.drain() == zdd::kExitInternal);
+    REQUIRE(h.drain() == zdd::Outcome::internal);
     CHECK(h.failure == "cannot load the connection monitor: no monitor (fake)");
     CHECK(h.runner->running.count(Color::blue) == 1);
 }

@@ -23,7 +23,7 @@ struct GreenServes : FlowHarness {
         store->current.deploy =
             zdd::DeployRecord{Color::green, Color::blue, {{Phase::done, zdd::unix_now()}}};
     }
-    int rollback() {
+    zdd::Outcome rollback() {
         return outcome([&] { return zdd::run_rollback(*ctx); });
     }
     std::string watch_green() const {
@@ -36,7 +36,7 @@ struct GreenServes : FlowHarness {
 TEST_CASE("rollback to a previous color that still runs: reused, green drained and stopped") {
     GreenServes h(true);
     const int blue_pid = h.store->current.instances.at(Color::blue).pid;
-    REQUIRE(h.rollback() == zdd::kExitOk);
+    REQUIRE(h.rollback() == zdd::Outcome::ok);
     CHECK(h.journal.lines == Lines{h.watch_green(), "nginx blue:100 green:1", "nginx blue:100",
                                    "signal green SIGTERM"});
     CHECK(h.runner->starts.empty());
@@ -54,7 +54,7 @@ TEST_CASE("rollback to a previous color that still runs: reused, green drained a
 TEST_CASE("rollback to a stopped previous color: restarted from its recorded release") {
     GreenServes h(false);
     h.store->current.instances[Color::blue].args = {"--old"};
-    REQUIRE(h.rollback() == zdd::kExitOk);
+    REQUIRE(h.rollback() == zdd::Outcome::ok);
     CHECK(h.journal.lines == Lines{"start blue", h.watch_green(), "nginx blue:100 green:1",
                                    "nginx blue:100", "signal green SIGTERM"});
     REQUIRE(h.runner->starts.size() == 1);
@@ -66,14 +66,14 @@ TEST_CASE("rollback to a stopped previous color: restarted from its recorded rel
 TEST_CASE("rollback with no previous color recorded: exit 15, nothing touched") {
     FlowHarness h;
     h.serving(Color::green, h.release("v2"), "2.0");
-    REQUIRE(h.outcome([&] { return zdd::run_rollback(*h.ctx); }) == zdd::kExitNothingToDo);
+    REQUIRE(h.outcome([&] { return zdd::run_rollback(*h.ctx); }) == zdd::Outcome::nothing_to_do);
     CHECK(h.failure == "no previous release recorded for blue: nothing to roll back to");
     CHECK(h.journal.lines.empty());
 }
 
 TEST_CASE("rollback with no active color: exit 15") {
     FlowHarness h;
-    REQUIRE(h.outcome([&] { return zdd::run_rollback(*h.ctx); }) == zdd::kExitNothingToDo);
+    REQUIRE(h.outcome([&] { return zdd::run_rollback(*h.ctx); }) == zdd::Outcome::nothing_to_do);
     CHECK(h.failure.find("nothing to roll back") != std::string::npos);
     CHECK(h.journal.lines.empty());
 }
@@ -81,7 +81,7 @@ TEST_CASE("rollback with no active color: exit 15") {
 TEST_CASE("rollback whose previous release is gone: exit 7") {
     GreenServes h(false);
     std::filesystem::remove(h.blue_release);
-    REQUIRE(h.rollback() == zdd::kExitRelease);
+    REQUIRE(h.rollback() == zdd::Outcome::release);
     CHECK(h.journal.lines.empty());
 }
 
@@ -91,7 +91,7 @@ TEST_CASE("rollback during an interrupted drain: the draining color serves again
     s0.draining = Color::blue;
     s0.deploy->phases = {{Phase::shifting, 1}, {Phase::removing_old, 2}, {Phase::draining, 3}};
     h.nginx->text = zdd::render_upstream(h.ctx->upstream_for({{Color::green, 100}}));
-    REQUIRE(h.rollback() == zdd::kExitOk);
+    REQUIRE(h.rollback() == zdd::Outcome::ok);
     CHECK(h.journal.lines == Lines{h.watch_green(), "nginx blue:100 green:1", "nginx blue:100",
                                    "signal green SIGTERM"});
     const auto& s = h.store->current;
@@ -107,7 +107,7 @@ TEST_CASE("rollback after a deploy that never took traffic: the leftover is stop
     h.store->current.instances[Color::green] = h.instance(Color::green, h.release("v2"), "", true);
     h.store->current.deploy = zdd::DeployRecord{
         Color::green, Color::blue, {{Phase::starting, 1}, {Phase::health_check, 2}}};
-    REQUIRE(h.outcome([&] { return zdd::run_rollback(*h.ctx); }) == zdd::kExitOk);
+    REQUIRE(h.outcome([&] { return zdd::run_rollback(*h.ctx); }) == zdd::Outcome::ok);
     CHECK(h.journal.lines == Lines{"signal green SIGTERM"});
     CHECK(h.nginx->attempts == 0);
     const auto& s = h.store->current;
@@ -119,7 +119,7 @@ TEST_CASE("rollback after a deploy that never took traffic: the leftover is stop
 TEST_CASE("rollback when a zdd that is not draining holds the lock: exit 4") {
     GreenServes h(true);
     h.store->lock_busy = true;
-    REQUIRE(h.rollback() == zdd::kExitLocked);
+    REQUIRE(h.rollback() == zdd::Outcome::locked);
     CHECK(h.failure.find("a rollback takes over only a zdd in step 5") != std::string::npos);
     CHECK(h.journal.lines.empty());
 }

@@ -16,10 +16,18 @@
 #include "fakes/fake_runner.hpp"
 #include "fakes/fake_state_store.hpp"
 #include "fakes/journal.hpp"
+#include "core/exit_codes.hpp"
 #include "flow/deploy_context.hpp"
 #include "flow/interrupts.hpp"
 #include "temp_dir.hpp"
 #include "test_support.hpp"
+
+namespace zdd {
+// Catch prints an outcome with the exit code the CLI gives it.
+inline std::ostream& operator<<(std::ostream& o, Outcome x) {
+    return o << "outcome with exit code " << exit_code(x);
+}
+}  // namespace zdd
 
 namespace zdd_fake {
 
@@ -118,14 +126,14 @@ class FlowHarness {
             for (const auto& p : store->current.deploy->phases) out.push_back(p.phase);
         return out;
     }
-    // The exit code a flow ended with: returned, or thrown as a Failure.
+    // How a flow ended: returned, or thrown as a Failure.
     template <class F>
-    int outcome(F&& f) {
+    zdd::Outcome outcome(F&& f) {
         try {
             return f();
         } catch (const zdd::Failure& e) {
             failure = e.what();
-            return e.code;
+            return e.outcome;
         }
     }
     std::string failure;  // the last Failure's line
