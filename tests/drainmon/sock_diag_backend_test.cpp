@@ -425,7 +425,7 @@ TEST_CASE("sock_diag: while nothing closes, wait_close does not keep dumping") {
         auto p = tcp_pair(other.get(), "127.0.0.1", Q);  // closed at once, both ends
         CHECK_FALSE(b.wait_close(100ms));
     }
-    // About 1 s without a change: at most the 2 s quiet poll, not one per 25 ms.
+    // About 1 s without a change: at most the 3 s quiet poll, not one per 25 ms.
     CHECK(b.polls() - polls <= 1);
 
     pairs[1].server.reset();  // destroyed once the peer has acknowledged the FIN

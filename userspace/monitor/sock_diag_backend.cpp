@@ -29,8 +29,9 @@ constexpr int kPollCostRatio = 40;
 // hundreds of thousands of sockets) and if the caller did unrelated work between two waits.
 constexpr auto kMaxPollInterval = std::chrono::seconds(2);
 // With the kernel's destroy notifications, a poll runs when a socket of a watched port was
-// destroyed, else only this often: a peer's close (ESTABLISHED -> CLOSE_WAIT) destroys nothing.
-constexpr auto kQuietPollInterval = std::chrono::seconds(2);
+// destroyed, else only this often: a peer's close (ESTABLISHED -> CLOSE_WAIT) destroys nothing
+// and changes no count; a third of the ss loop's rate keeps a long quiet drain cheap.
+constexpr auto kQuietPollInterval = std::chrono::seconds(3);
 
 std::chrono::nanoseconds thread_cpu() {
     timespec ts{};
