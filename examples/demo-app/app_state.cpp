@@ -75,9 +75,17 @@ bool AppState::cancel() {
     return true;
 }
 
-bool AppState::sleep_until(std::chrono::steady_clock::time_point deadline) {
+int AppState::request_handoff() {
+    const int pending = handoff_.request();
+    std::lock_guard lock(sleep_mu_);
+    sleep_cv_.notify_all();
+    return pending;
+}
+
+bool AppState::sleep_until(std::chrono::steady_clock::time_point deadline, bool wake_on_handoff) {
     std::unique_lock lock(sleep_mu_);
-    return !sleep_cv_.wait_until(lock, deadline, [&] { return cancelled(); });
+    return !sleep_cv_.wait_until(
+        lock, deadline, [&] { return cancelled() || (wake_on_handoff && handoff_.requested()); });
 }
 
 bool AppState::wait_idle(std::chrono::milliseconds timeout) {

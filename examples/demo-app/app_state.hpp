@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/unique_fd.hpp"
+#include "handoff.hpp"
 
 namespace zdd_demo {
 
@@ -61,8 +62,15 @@ class AppState {
     // Cancel wins over drain: a SIGINT during a drain still cuts the streams.
     bool cancel();
 
-    // Sleeps until `deadline`; returns false early when the app is cancelled.
-    bool sleep_until(std::chrono::steady_clock::time_point deadline);
+    // Streams to hand over (POST /health/deployment/handoff).
+    Handoff& handoff() { return handoff_; }
+    const Handoff& handoff() const { return handoff_; }
+    // Asks every stream to hand over and wakes the sleeping ones; the streams still to go.
+    int request_handoff();
+
+    // Sleeps until `deadline`; returns false early when the app is cancelled, or with
+    // `wake_on_handoff` once a handoff is requested (a stream between events is at a boundary).
+    bool sleep_until(std::chrono::steady_clock::time_point deadline, bool wake_on_handoff = false);
     // Waits until nothing is in flight; false on timeout.
     bool wait_idle(std::chrono::milliseconds timeout);
     // Readable from the moment the app drains or cancels (never reset), so a connection waiting
@@ -78,9 +86,10 @@ class AppState {
     std::atomic<int> streams_{0};
     std::atomic<int> requests_{0};
     std::atomic<Phase> phase_{Phase::serving};
+    Handoff handoff_;
     drainmon::UniqueFd stop_fd_;
-    // Two pairs so that thousands of sleeping streams are woken only by a cancel, never by
-    // every stream that ends.
+    // Two pairs so that thousands of sleeping streams are woken only by a cancel or a handoff,
+    // never by every stream that ends.
     std::mutex sleep_mu_;
     std::condition_variable sleep_cv_;
     std::mutex idle_mu_;

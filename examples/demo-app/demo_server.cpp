@@ -38,18 +38,53 @@ void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
 // The same answer as raw HTTP, for the overflow lane (which has no httplib response).
 std::string raw_json(const JsonAnswer& a) {
     const char* reason = a.status == 200   ? "OK"
+                         : a.status == 202 ? "Accepted"
                          : a.status == 401 ? "Unauthorized"
+                         : a.status == 405 ? "Method Not Allowed"
                                            : "Service Unavailable";
     const std::string body = a.body.dump() + "\n";
     return "HTTP/1.1 " + std::to_string(a.status) + " " + reason +
            "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
            (a.www_authenticate ? "\r\nWWW-Authenticate: Bearer" : "") +
-           "\r\nConnection: close\r\n\r\n" + body;
+           (a.allow ? std::string("\r\nAllow: ") + a.allow : "") + "\r\nConnection: close\r\n\r\n" +
+           body;
 }
 
 void send_answer(httplib::Response& res, const JsonAnswer& a) {
     if (a.www_authenticate) res.set_header("WWW-Authenticate", "Bearer");
+    if (a.allow) res.set_header("Allow", a.allow);
     send_json(res, a.status, a.body);
+}
+
+constexpr const char* kHandoffPath = "/health/deployment/handoff";
+
+const JsonAnswer& handoff_wrong_method() {
+    static const JsonAnswer a{405, {{"error", "method not allowed; use POST"}}, false, "POST"};
+    return a;
+}
+
+// The deployment token's verdict: nullopt when allowed, else the 401 or 503 answer.
+std::optional<JsonAnswer> auth_refusal(const std::string& authorization, const std::string& token) {
+    switch (check_bearer(authorization, token)) {
+        case AuthResult::not_configured:
+            return JsonAnswer{
+                503,
+                {{"error", "Service Unavailable"},
+                 {"reason", "no deployment token configured (VIBE_DEPLOYMENT_TOKEN)"}}};
+        case AuthResult::unauthorized:
+            return JsonAnswer{401, {{"error", "unauthorized"}}, true};
+        case AuthResult::allowed:
+            break;
+    }
+    return std::nullopt;
+}
+
+// Reads and drops a body the request announced (keeping a keep-alive connection in step);
+// one it did not announce is not waited for.
+void skip_body(const httplib::Request& req, const httplib::ContentReader& body) {
+    const std::string length = req.get_header_value("Content-Length");
+    if (req.has_header("Transfer-Encoding") || (!length.empty() && length != "0"))
+        body([](const char*, size_t) { return true; });
 }
 
 void bad_request(httplib::Response& res, const std::string& reason) {
@@ -118,10 +153,37 @@ void DemoServer::add_routes() {
         send_answer(res, deployment_answer(req.get_header_value("Authorization")));
     });
 
+    // Content-reader handlers, so httplib does not wait for a body that was never announced:
+    // it would read a bare POST (no Content-Length, as `curl -X POST` sends) until its timeout.
+    Post(kHandoffPath, [this](const httplib::Request& req, httplib::Response& res,
+                              const httplib::ContentReader& body) {
+        skip_body(req, body);
+        send_answer(res, handoff_answer(req.get_header_value("Authorization")));
+    });
+    // Only POST asks for a handoff; 405 (not 404, which means "not implemented") otherwise.
+    // httplib answers HEAD with the GET handler.
+    auto wrong_method = [](const httplib::Request&, httplib::Response& res) {
+        send_answer(res, handoff_wrong_method());
+    };
+    auto wrong_method_with_body = [](const httplib::Request& req, httplib::Response& res,
+                                     const httplib::ContentReader& body) {
+        skip_body(req, body);
+        send_answer(res, handoff_wrong_method());
+    };
+    Get(kHandoffPath, wrong_method);
+    Options(kHandoffPath, wrong_method);
+    Put(kHandoffPath, wrong_method_with_body);
+    Patch(kHandoffPath, wrong_method_with_body);
+    Delete(kHandoffPath, wrong_method_with_body);
+
     Get("/stream/test", [this](const httplib::Request& req, httplib::Response& res) {
-        auto plan = parse_stream_plan(param(req, "duration"), param(req, "interval_ms"));
+        std::optional<std::string> last_event_id;
+        if (req.has_header("Last-Event-ID")) last_event_id = req.get_header_value("Last-Event-ID");
+        auto plan =
+            parse_stream_plan(param(req, "duration"), param(req, "interval_ms"), last_event_id);
         if (auto* err = std::get_if<std::string>(&plan)) return bad_request(res, *err);
-        auto stream = std::make_shared<SseStream>(state_, std::get<StreamPlan>(plan));
+        auto stream =
+            std::make_shared<SseStream>(state_, std::get<StreamPlan>(plan), options_.handoff_retry);
         res.set_header("Cache-Control", "no-cache");
         res.set_header("X-Accel-Buffering", "no");  // nginx passes each event on at once
         res.set_chunked_content_provider(
@@ -156,16 +218,7 @@ JsonAnswer DemoServer::health_answer() const {
 }
 
 JsonAnswer DemoServer::deployment_answer(const std::string& authorization) const {
-    switch (check_bearer(authorization, options_.token)) {
-        case AuthResult::not_configured:
-            return {503,
-                    {{"error", "Service Unavailable"},
-                     {"reason", "no deployment token configured (VIBE_DEPLOYMENT_TOKEN)"}}};
-        case AuthResult::unauthorized:
-            return {401, {{"error", "unauthorized"}}, true};
-        case AuthResult::allowed:
-            break;
-    }
+    if (auto refusal = auth_refusal(authorization, options_.token)) return *refusal;
     const auto& id = state_.identity();
     return {200,
             {{"status", phase_name(state_.phase())},
@@ -175,12 +228,26 @@ JsonAnswer DemoServer::deployment_answer(const std::string& authorization) const
              {"deploymentColor", id.color},
              {"port", id.port},
              {"uptimeSeconds", state_.uptime_seconds()},
-             {"readyForShutdown", state_.ready_for_shutdown()}}};
+             {"readyForShutdown", state_.ready_for_shutdown()},
+             {"handoffPending", state_.handoff().pending()},
+             {"handedOff", state_.handoff().handed_off()}}};
 }
 
-std::string DemoServer::overflow_answer(const RequestHead& head) const {
-    if (head.method != "GET") return {};
+JsonAnswer DemoServer::handoff_answer(const std::string& authorization) {
+    if (auto refusal = auth_refusal(authorization, options_.token)) return *refusal;
+    const bool first = !state_.handoff().requested();
+    const int pending = state_.request_handoff();
+    if (first) spdlog::info("handoff: {} streams to hand over at their next event", pending);
+    return {202, {{"handoffPending", pending}}};
+}
+
+std::string DemoServer::overflow_answer(const RequestHead& head) {
     const std::string path = head.target.substr(0, head.target.find('?'));
+    // A flooded instance still takes the handoff: that is what empties it.
+    if (path == kHandoffPath)
+        return raw_json(head.method == "POST" ? handoff_answer(head.authorization)
+                                              : handoff_wrong_method());
+    if (head.method != "GET") return {};
     if (path == "/health") return raw_json(health_answer());
     if (path == "/health/deployment") return raw_json(deployment_answer(head.authorization));
     return {};  // the lane answers 503

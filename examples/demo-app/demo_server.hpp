@@ -31,6 +31,8 @@ struct ServerOptions {
     size_t overflow_held = 128;
     std::chrono::milliseconds overflow_head_timeout{2000};
     long fail_health_after_s = 0;  // fault for tests: /health answers 503 from then on; 0 = never
+    // The reconnect delay a handed-over SSE stream asks its client for (`retry:`).
+    std::chrono::milliseconds handoff_retry{200};
 };
 
 // A JSON answer of the health endpoints, for httplib's routes and the overflow lane alike.
@@ -38,6 +40,7 @@ struct JsonAnswer {
     int status = 200;
     nlohmann::json body;
     bool www_authenticate = false;  // 401: WWW-Authenticate: Bearer
+    const char* allow = nullptr;    // 405: the Allow header
 };
 
 constexpr long kMaxWorkMs = 10 * 60 * 1000;
@@ -66,8 +69,10 @@ class DemoServer final : private httplib::Server {
     void add_routes();
     JsonAnswer health_answer() const;
     JsonAnswer deployment_answer(const std::string& authorization) const;
+    // POST /health/deployment/handoff: 202 and the streams to hand over (same auth as above).
+    JsonAnswer handoff_answer(const std::string& authorization);
     // The overflow lane's answer for a health endpoint; empty for anything else.
-    std::string overflow_answer(const RequestHead& head) const;
+    std::string overflow_answer(const RequestHead& head);
 
     AppState& state_;
     const ServerOptions options_;

@@ -53,12 +53,14 @@ int run(int argc, char** argv) {
     CLI::App cli{
         "zdd-demo-app: reference service for zdd blue/green deploys.\n"
         "Endpoints: / /health /health/deployment /stream/test?duration=N[&interval_ms=M] "
-        "/work?ms=N.\nThe deployment token comes from VIBE_DEPLOYMENT_TOKEN only (never a flag)."};
+        "/work?ms=N, and POST /health/deployment/handoff.\nThe deployment token comes from "
+        "VIBE_DEPLOYMENT_TOKEN only (never a flag)."};
     zdd_demo::ServerOptions options;
     std::string version = "dev";
     std::string color = "none";
     size_t max_connections = 0;
     double keep_alive_s = 5;
+    long handoff_retry_ms = 200;
     cli.add_option("--port", options.port, "TCP port to listen on (0: any free port)")
         ->envname("PORT")
         ->check(CLI::Range(0, 65535))
@@ -84,6 +86,11 @@ int run(int argc, char** argv) {
     cli.add_option("--keep-alive-timeout", keep_alive_s,
                    "seconds an idle keep-alive connection is kept open")
         ->check(CLI::Range(0.1, 86400.0))
+        ->capture_default_str();
+    // Small, so a handed-over client is back (on the new color) almost at once.
+    cli.add_option("--handoff-retry-ms", handoff_retry_ms,
+                   "reconnect delay (SSE retry:) a stream asks of its client when handed over")
+        ->check(CLI::Range(0L, 3600L * 1000))
         ->capture_default_str();
     // The build's version; --version-string is what the app reports on /health.
     cli.set_version_flag("--version", zdd_build::version_line("zdd-demo-app"));
@@ -111,6 +118,7 @@ int run(int argc, char** argv) {
     }
     options.max_connections = max_connections;
     options.keep_alive_timeout = std::chrono::milliseconds(static_cast<long>(keep_alive_s * 1000));
+    options.handoff_retry = std::chrono::milliseconds(handoff_retry_ms);
     if (const char* token = std::getenv("VIBE_DEPLOYMENT_TOKEN")) options.token = token;
 
     zdd_demo::AppState state({version, color, options.port});

@@ -22,6 +22,9 @@ std::string demo_app_binary() {
 std::string sse_load_binary() {
     return zdd_test::build_dir() + "/tests/demo_app/zdd-demo-sse-load";
 }
+std::string sse_resume_binary() {
+    return zdd_test::build_dir() + "/tests/demo_app/zdd-demo-sse-resume";
+}
 
 std::string temp_path(const std::string& stem) {
     static zdd_test::TempDir dir("zdd-demo-test");  // one per test process, removed at exit
@@ -45,6 +48,12 @@ size_t append_body(char* data, size_t size, size_t n, void* out) {
 
 HttpResult http_get(const std::string& url, const std::vector<std::string>& headers,
                     long timeout_ms) {
+    return http_request("GET", url, headers, std::nullopt, timeout_ms);
+}
+
+HttpResult http_request(const std::string& method, const std::string& url,
+                        const std::vector<std::string>& headers,
+                        const std::optional<std::string>& body, long timeout_ms) {
     HttpResult r;
     CURL* curl = curl_easy_init();
     if (!curl) {
@@ -57,6 +66,17 @@ HttpResult http_get(const std::string& url, const std::vector<std::string>& head
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &append_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r.body);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &append_body);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &r.headers);
+    if (body) {
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body->data());
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body->size()));
+    }
+    if (method == "HEAD") {
+        curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+    } else if (method != "GET" || body) {
+        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
+    }
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_FORBID_REUSE, 1L);
@@ -123,6 +143,11 @@ nlohmann::json DemoApp::deployment() const {
         throw std::runtime_error("deployment report: HTTP " + std::to_string(r.status) + " " +
                                  r.error + " " + r.body);
     return nlohmann::json::parse(r.body);
+}
+
+HttpResult DemoApp::handoff() const {
+    return http_request("POST", url("/health/deployment/handoff"),
+                        {std::string("Authorization: Bearer ") + kToken}, "");
 }
 
 bool DemoApp::wait_report(const std::function<bool(const nlohmann::json&)>& pred,

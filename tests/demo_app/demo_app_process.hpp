@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,17 +19,24 @@ namespace zdd_demo_test {
 
 std::string demo_app_binary();                   // $ZDD_BUILD_DIR/examples/demo-app/zdd-demo-app
 std::string sse_load_binary();                   // the load client next to it
+std::string sse_resume_binary();                 // the resuming (EventSource-like) client
 std::string temp_path(const std::string& stem);  // a fresh file name under $TMPDIR
 
 struct HttpResult {
     long status = 0;  // 0: no HTTP answer (see error)
     std::string body;
     std::string content_type;
+    std::string headers;  // the raw response head
     std::string error;
 };
 // One GET on a fresh connection (closed afterwards), bounded by timeout_ms.
 HttpResult http_get(const std::string& url, const std::vector<std::string>& headers = {},
                     long timeout_ms = 5000);
+// Any method; `body` nullopt sends none and no Content-Length (as `curl -X POST` does).
+HttpResult http_request(const std::string& method, const std::string& url,
+                        const std::vector<std::string>& headers = {},
+                        const std::optional<std::string>& body = std::nullopt,
+                        long timeout_ms = 5000);
 
 class DemoApp {
   public:
@@ -51,6 +59,8 @@ class DemoApp {
 
     // GET /health/deployment with the right token; throws unless 200 with JSON.
     nlohmann::json deployment() const;
+    // POST /health/deployment/handoff with the right token; the raw result.
+    HttpResult handoff() const;
     // Polls the report until pred holds or timeout; returns the last report.
     bool wait_report(const std::function<bool(const nlohmann::json&)>& pred,
                      std::chrono::milliseconds timeout) const;

@@ -36,7 +36,7 @@ TEST_CASE("/health/deployment carries exactly the contract's fields", "[endpoint
     for (auto& [k, v] : r.items()) keys.insert(k);
     CHECK(keys == std::set<std::string>{"status", "version", "activeStreams", "activeRequests",
                                         "deploymentColor", "port", "uptimeSeconds",
-                                        "readyForShutdown"});
+                                        "readyForShutdown", "handoffPending", "handedOff"});
     CHECK(r["status"] == "ok");
     CHECK(r["version"] == "test-1.0");
     CHECK(r["activeStreams"] == 0);
@@ -46,6 +46,8 @@ TEST_CASE("/health/deployment carries exactly the contract's fields", "[endpoint
     CHECK(r["uptimeSeconds"].is_number_integer());
     CHECK(r["uptimeSeconds"] >= 0);
     CHECK(r["readyForShutdown"] == true);
+    CHECK(r["handoffPending"] == 0);
+    CHECK(r["handedOff"] == 0);
 }
 
 TEST_CASE("/work takes the time asked for; bad ms is a 400", "[endpoints]") {

@@ -6,30 +6,8 @@ namespace zdd_demo_test {
 
 std::vector<SseEvent> parse_sse(const std::string& text) {
     std::vector<SseEvent> out;
-    SseEvent cur;
-    bool any = false;
-    size_t pos = 0;
-    while (pos < text.size()) {
-        const size_t eol = text.find('\n', pos);
-        if (eol == std::string::npos) break;  // partial line: the stream was cut
-        std::string line = text.substr(pos, eol - pos);
-        pos = eol + 1;
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (line.empty()) {
-            if (any) out.push_back(cur);
-            cur = SseEvent{};
-            any = false;
-            continue;
-        }
-        const size_t colon = line.find(':');
-        const std::string field = line.substr(0, colon);
-        std::string value = colon == std::string::npos ? "" : line.substr(colon + 1);
-        if (!value.empty() && value.front() == ' ') value.erase(0, 1);
-        if (field == "event") cur.event = value;
-        if (field == "id") cur.id = value;
-        if (field == "data") cur.data += cur.data.empty() ? value : "\n" + value;
-        any = true;
-    }
+    SseReader reader([&](const SseEvent& e) { out.push_back(e); });
+    reader.feed(text);
     return out;
 }
 

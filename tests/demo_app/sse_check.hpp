@@ -4,13 +4,9 @@
 #include <string>
 #include <vector>
 
-namespace zdd_demo_test {
+#include "sse_reader.hpp"
 
-struct SseEvent {
-    std::string event;  // "" for a plain data event
-    std::string id;
-    std::string data;
-};
+namespace zdd_demo_test {
 
 // Parses complete events (each ended by a blank line); a trailing partial event is dropped.
 std::vector<SseEvent> parse_sse(const std::string& text);

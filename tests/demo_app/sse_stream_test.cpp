@@ -5,6 +5,7 @@
 
 #include "demo_app_process.hpp"
 #include "sse_check.hpp"
+#include "sse_reader.hpp"
 
 using namespace zdd_demo;
 using namespace std::chrono_literals;
@@ -96,5 +97,80 @@ TEST_CASE("/stream/test rejects bad parameters with 400 and a one-line reason", 
         CHECK(r.body.find('\n') == r.body.size() - 1);
     }
     // Nothing was counted as a stream.
+    CHECK(app.deployment().at("activeStreams") == 0);
+}
+
+TEST_CASE("stream plan: Last-Event-ID resumes after that id, within 0..events()", "[sse]") {
+    auto p = parse_stream_plan("1", "250", "2");
+    REQUIRE(std::holds_alternative<StreamPlan>(p));
+    CHECK(std::get<StreamPlan>(p).resume_after == 2);
+    CHECK(std::get<StreamPlan>(parse_stream_plan("1", "250", "0")).resume_after == 0);
+    CHECK(std::get<StreamPlan>(parse_stream_plan("1", "250", "4")).resume_after == 4);
+    CHECK(std::get<StreamPlan>(parse_stream_plan("1", "250", std::nullopt)).resume_after == 0);
+    for (const char* bad : {"5", "-1", "x", "", "1.5", " 2", "2 ", "99999999999999999999"}) {
+        INFO(bad);
+        auto e = parse_stream_plan("1", "250", std::string(bad));
+        REQUIRE(std::holds_alternative<std::string>(e));
+        const auto& err = std::get<std::string>(e);
+        CHECK(err.find("Last-Event-ID") != std::string::npos);
+        CHECK(err.find('\n') == std::string::npos);
+    }
+}
+
+TEST_CASE("SSE wire format: the handoff goodbye sets retry and keeps the last id", "[sse]") {
+    CHECK(sse_handoff(200ms) == "retry: 200\nevent: handoff\ndata: {}\n\n");
+    std::vector<zdd_demo_test::SseEvent> got;
+    zdd_demo_test::SseReader reader([&](const auto& e) { got.push_back(e); });
+    reader.feed(sse_event(3, 9, AppIdentity{"1", "blue", 1}) + sse_handoff(750ms));
+    REQUIRE(got.size() == 2);
+    CHECK(got[1].event == "handoff");
+    CHECK(got[1].id.empty());
+    CHECK(reader.last_event_id() == "3");
+    CHECK(reader.retry_ms() == 750);
+}
+
+TEST_CASE("/stream/test with Last-Event-ID continues after it, then done", "[sse][http]") {
+    DemoApp app;
+    auto r =
+        http_get(app.url("/stream/test?duration=1&interval_ms=250"), {"Last-Event-ID: 2"}, 10000);
+    REQUIRE(r.status == 200);
+    auto events = zdd_demo_test::parse_sse(r.body);
+    REQUIRE(events.size() == 3);
+    for (long k : {3, 4}) {
+        const auto& e = events[static_cast<size_t>(k - 3)];
+        CHECK(e.id == std::to_string(k));
+        CHECK(nlohmann::json::parse(e.data) ==
+              nlohmann::json({{"n", k}, {"total", 4}, {"version", "test-1.0"}, {"color", "blue"}}));
+    }
+    CHECK(events[2].event == "done");
+    CHECK(nlohmann::json::parse(events[2].data).at("total") == 4);
+
+    // After the last id there is only done.
+    auto last = http_get(app.url("/stream/test?duration=1&interval_ms=250"), {"Last-Event-ID: 4"});
+    REQUIRE(last.status == 200);
+    auto only_done = zdd_demo_test::parse_sse(last.body);
+    REQUIRE(only_done.size() == 1);
+    CHECK(only_done[0].event == "done");
+
+    // A resumed stream joined with its first part is the whole stream.
+    auto first = http_get(app.url("/stream/test?duration=1&interval_ms=250"), {}, 10000);
+    auto all = zdd_demo_test::parse_sse(first.body);
+    REQUIRE(all.size() == 5);
+    all.resize(2);
+    all.insert(all.end(), events.begin(), events.end());
+    CHECK(zdd_demo_test::check_sse(all, "done", 4) == "");
+}
+
+TEST_CASE("/stream/test rejects a bad Last-Event-ID with 400 and a one-line reason",
+          "[sse][http]") {
+    DemoApp app;
+    for (const char* id : {"5", "abc", "-1", "1e3"}) {
+        INFO(id);
+        auto r = http_get(app.url("/stream/test?duration=1&interval_ms=250"),
+                          {std::string("Last-Event-ID: ") + id});
+        CHECK(r.status == 400);
+        CHECK(r.body.find("Last-Event-ID") != std::string::npos);
+        CHECK(r.body.find('\n') == r.body.size() - 1);
+    }
     CHECK(app.deployment().at("activeStreams") == 0);
 }
