@@ -23,6 +23,7 @@ TEST=(
   clang-format
   libclang-rt-14-dev  # libFuzzer + ASan/UBSan runtimes for fuzz/ (scripts/fuzz.sh)
   wrk nftables prometheus shellcheck vagrant
+  strace  # scripts/bench/scale.sh proves a snapshot read the resident monitor (no BPF_PROG_LOAD)
   debootstrap systemd-container  # the Debian 12 container of tests/lab (systemd-nspawn)
   yamllint python3-yaml ansible-core ansible-lint  # integrations/ tests (tests/integrations)
 )

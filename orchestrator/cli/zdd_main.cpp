@@ -115,19 +115,19 @@ int run(int argc, char** argv) {
     try {
         if (sub == deploy) {
             finalize_checked(*deploy, deploy_cfg);
-            return run_deploy(deploy_cfg, binary, args, std::cerr);
+            return exit_code(run_deploy(deploy_cfg, binary, args, std::cerr));
         }
         if (sub == status) {
             finalize_checked(*status, status_cfg);
-            return run_status(status_cfg, json, std::cout);
+            return exit_code(run_status(status_cfg, json, std::cout));
         }
         if (sub == rollback) {
             finalize_checked(*rollback, rollback_cfg);
-            return run_rollback(rollback_cfg, std::cerr);
+            return exit_code(run_rollback(rollback_cfg, std::cerr));
         }
         if (sub == drain) {
             finalize_checked(*drain, drain_cfg);
-            return run_drain(drain_cfg, parse_color(drain_color), std::cerr);
+            return exit_code(run_drain(drain_cfg, parse_color(drain_color), std::cerr));
         }
         if (sub == units) {
             finalize_checked(*units, units_cfg);
@@ -142,18 +142,19 @@ int run(int argc, char** argv) {
             std::error_code ec;
             std::filesystem::create_directories(units_dir, ec);
             if (ec)
-                throw Failure(kExitUsage, "cannot create --dir " + units_dir + ": " + ec.message());
+                throw Failure(Outcome::usage,
+                              "cannot create --dir " + units_dir + ": " + ec.message());
             try {
                 for (const auto& path : write_units(spec, units_dir))
                     std::cout << path.string() << "\n";
             } catch (const RunnerError& e) {
-                throw Failure(kExitState, std::string("cannot write units: ") + e.what());
+                throw Failure(Outcome::state, std::string("cannot write units: ") + e.what());
             }
             return kExitOk;
         }
         if (sub == init) {
             finalize_init(*init, init_cfg, init_opts);
-            return run_init(init_cfg, init_opts, std::cout);
+            return exit_code(run_init(init_cfg, init_opts, std::cout));
         }
         if (sub == doctor) {
             finalize_checked(*doctor, doctor_cfg);
@@ -164,7 +165,7 @@ int run(int argc, char** argv) {
         return kExitUsage;
     } catch (const Failure& e) {
         std::cerr << "[ERROR] " << e.what() << std::endl;
-        return e.code;
+        return exit_code(e.outcome);
     }
     return kExitUsage;
 }

@@ -2,8 +2,9 @@
 // prints this table (exit_code_help()).
 #pragma once
 
-#include <stdexcept>
 #include <string>
+
+#include "core/outcome.hpp"
 
 namespace zdd {
 
@@ -35,11 +36,59 @@ enum ExitCode : int {
                                // writable by group/others, or a release outside it
 };
 
-// A failure that ends the command: one line for the operator and its exit code.
-struct Failure : std::runtime_error {
-    Failure(ExitCode c, const std::string& msg) : std::runtime_error(msg), code(c) {}
-    ExitCode code;
-};
+// The exit code of each outcome: the one place the flows' outcomes become numbers (the CLI's
+// exit status, and the metrics textfile's last exit code).
+constexpr ExitCode exit_code(Outcome o) {
+    switch (o) {
+        case Outcome::ok:
+            return kExitOk;
+        case Outcome::internal:
+            return kExitInternal;
+        case Outcome::usage:
+            return kExitUsage;
+        case Outcome::drain_cut:
+            return kExitDrainCut;
+        case Outcome::locked:
+            return kExitLocked;
+        case Outcome::drain_pending:
+            return kExitDrainPending;
+        case Outcome::token:
+            return kExitToken;
+        case Outcome::release:
+            return kExitRelease;
+        case Outcome::start:
+            return kExitStart;
+        case Outcome::health:
+            return kExitHealth;
+        case Outcome::nginx_test:
+            return kExitNginxTest;
+        case Outcome::nginx_reload:
+            return kExitNginxReload;
+        case Outcome::probe:
+            return kExitProbe;
+        case Outcome::interrupted:
+            return kExitInterrupted;
+        case Outcome::state:
+            return kExitState;
+        case Outcome::nothing_to_do:
+            return kExitNothingToDo;
+        case Outcome::stop_failed:
+            return kExitStopFailed;
+        case Outcome::serving_died:
+            return kExitServingDied;
+        case Outcome::superseded:
+            return kExitSuperseded;
+        case Outcome::canary_failed:
+            return kExitCanaryFailed;
+        case Outcome::kept:
+            return kExitKept;
+        case Outcome::doctor:
+            return kExitDoctor;
+        case Outcome::unsafe_state_dir:
+            return kExitUnsafeStateDir;
+    }
+    return kExitInternal;
+}
 
 inline std::string exit_code_help() {
     return "Exit codes:\n"

@@ -16,7 +16,7 @@ namespace {
 std::string check_once(Context& ctx, Color to, const ProcessRef& ref) {
     if ((ref.pid > 0 || ctx.cfg.runner == "systemd") && !ctx.runner->alive(to, ref))
         return to_string(to) + "'s process exited";
-    auto h = probe_health(ctx.cfg.host, ctx.port(to), ctx.cfg.expect_version, 2s);
+    auto h = ctx.health.probe(ctx.cfg.host, ctx.port(to), ctx.cfg.expect_version, 2s);
     if (!h.ok) return to_string(to) + "'s /health: " + h.reason;
     if (!ctx.cfg.probe_url.empty()) {
         drainmon::AppReportClient client(ctx.cfg.probe_url, ctx.token.reveal(), 2s);

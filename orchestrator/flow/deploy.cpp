@@ -6,8 +6,8 @@
 #include "flow/canary_hold.hpp"
 #include "flow/drain_command.hpp"
 #include "runner/health_check.hpp"
+#include "flow/host_parts.hpp"
 #include "flow/interrupts.hpp"
-#include "runner/port_owner.hpp"
 
 namespace zdd {
 
@@ -17,7 +17,7 @@ namespace {
 
 void fail_if_interrupted(const char* when) {
     if (int sig = interrupted())
-        throw Failure(kExitInterrupted,
+        throw Failure(Outcome::interrupted,
                       std::string("interrupted by ") + signal_name(sig) + " " + when);
 }
 
@@ -30,15 +30,14 @@ void adopt_or_first(Context& ctx) {
     } catch (const StateError& e) {
         ctx.warn(std::string(e.what()) + ": ignored");
     }
-    if (!c || !port_listening(ctx.port(*c))) return;
+    if (!c || !ctx.ports.listening(ctx.port(*c))) return;
     InstanceRecord rec;
     rec.port = ctx.port(*c);
-    if (auto pid = listener_pid(rec.port))
-        if (auto ref = process_ref(*pid)) {
-            rec.pid = ref->pid;
-            rec.pid_start_time = ref->start_time;
-        }
-    auto h = probe_health(ctx.cfg.host, rec.port, "", 2s);
+    if (auto ref = ctx.ports.listener(rec.port)) {
+        rec.pid = ref->pid;
+        rec.pid_start_time = ref->start_time;
+    }
+    auto h = ctx.health.probe(ctx.cfg.host, rec.port, "", 2s);
     rec.version = h.version;
     ctx.state.active = *c;
     ctx.state.instances[*c] = rec;
@@ -49,29 +48,30 @@ void adopt_or_first(Context& ctx) {
 
 // The canary failed its hold: the old color serves alone again (confirmed reload), the canary
 // is drained (its streams finish) and stopped, and its record goes back to what it was, so no
-// rollback ever returns to it. Returns kExitCanaryFailed unless the drain itself ended
+// rollback ever returns to it. Returns Outcome::canary_failed unless the drain itself ended
 // otherwise (interrupted, superseded).
-int back_out_canary(Context& ctx, Color to, Color from, const std::string& why,
-                    const std::optional<InstanceRecord>& previous_record) {
+Outcome back_out_canary(Context& ctx, Color to, Color from, const std::string& why,
+                        const std::optional<InstanceRecord>& previous_record) {
     const std::string line = "canary " + to_string(to) + " failed during the hold: " + why;
     ctx.warn(line + "; putting " + to_string(from) + " back alone");
-    auto monitor = open_monitor(ctx.cfg, ctx);
+    auto monitor = open_monitor(ctx);
     monitor->watch(ctx.port(to));
     ctx.state.last_error = line;
     ctx.enter(Phase::removing_old, "nginx: " + to_string(from) + " alone again, removing " +
                                        to_string(to) + " from the upstream");
     ctx.serve_alone(from);
-    const int code = drain_and_stop(ctx, to, monitor.get());
-    if (code != kExitOk && code != kExitDrainCut) return code;
+    const Outcome code = drain_and_stop(ctx, to, monitor.get());
+    if (code != Outcome::ok && code != Outcome::drain_cut) return code;
     if (previous_record && !ctx.running(to))
         ctx.state.instances[to] = *previous_record;
     else if (!ctx.running(to))
         ctx.state.instances.erase(to);
-    ctx.state.last_error = line + "; " + to_string(from) + " serves alone again" +
-                           (code == kExitDrainCut ? " (the canary's drain timed out: cut)" : "");
+    ctx.state.last_error =
+        line + "; " + to_string(from) + " serves alone again" +
+        (code == Outcome::drain_cut ? " (the canary's drain timed out: cut)" : "");
     ctx.save();
     ctx.warn(ctx.state.last_error + " (exit 19)");
-    return kExitCanaryFailed;
+    return Outcome::canary_failed;
 }
 
 }  // namespace
@@ -80,15 +80,15 @@ void check_token_against(Context& ctx, Color c) {
     drainmon::AppReportClient client(ctx.deployment_url(c), ctx.token.reveal());
     auto p = client.poll();
     if (p.outcome == drainmon::AppOutcome::Unauthorized)
-        throw Failure(kExitToken, to_string(c) + " refused the deployment token (401) at " +
-                                      ctx.deployment_url(c) + ": check " + ctx.cfg.token_file +
-                                      " or VIBE_DEPLOYMENT_TOKEN");
+        throw Failure(Outcome::token, to_string(c) + " refused the deployment token (401) at " +
+                                          ctx.deployment_url(c) + ": check " + ctx.cfg.token_file +
+                                          " or VIBE_DEPLOYMENT_TOKEN");
     if (p.outcome == drainmon::AppOutcome::NoReport)
         ctx.warn(to_string(c) + " gave no deployment report (" + p.reason +
                  "): its drain will rely on the kernel alone");
 }
 
-int switch_to(Context& ctx, const SwitchPlan& plan) {
+Outcome switch_to(Context& ctx, const SwitchPlan& plan) {
     const Config& cfg = ctx.cfg;
     const Color to = plan.to;
     const std::string new_name = to_string(to) + " on port " + std::to_string(ctx.port(to));
@@ -132,14 +132,14 @@ int switch_to(Context& ctx, const SwitchPlan& plan) {
         ho.still_running = [&] {
             return !interrupted() && (ref.pid <= 0 || ctx.runner->alive(to, ref));
         };
-        HealthResult h = wait_healthy(ho);
+        HealthResult h = ctx.health.wait_healthy(ho);
         fail_if_interrupted("during the health check");
         if (!h.ok) {
             const std::string log = (ctx.store.dir() / "logs" / (to_string(to) + ".log")).string();
             if (h.process_exited)
-                throw Failure(kExitStart,
+                throw Failure(Outcome::start,
                               to_string(to) + " exited during its health check (see " + log + ")");
-            throw Failure(kExitHealth,
+            throw Failure(Outcome::health,
                           to_string(to) + ": " + h.last_failure + " (see " + log + ")");
         }
         ctx.state.instances[to].version = h.version;
@@ -151,7 +151,7 @@ int switch_to(Context& ctx, const SwitchPlan& plan) {
         // old instance still gets is counted from here on.
         std::unique_ptr<drainmon::Backend> monitor;
         if (plan.from) {
-            monitor = open_monitor(cfg, ctx);
+            monitor = open_monitor(ctx);
             monitor->watch(ctx.port(*plan.from));
         }
         fail_if_interrupted("before traffic moved");
@@ -169,14 +169,12 @@ int switch_to(Context& ctx, const SwitchPlan& plan) {
         }
         if (std::string bad = ctx.probe(to); !bad.empty()) {
             // The reload took but nginx does not reach the new color: put the old file back.
-            ctx.upstream.restore();
             try {
-                ctx.nginx.test();
-                ctx.nginx.reload();
+                ctx.nginx.revert();
             } catch (const std::exception& e) {
                 bad += "; reloading the restored upstream failed too: " + std::string(e.what());
             }
-            throw Failure(kExitProbe, bad + " (restored " + cfg.upstream_file + ")");
+            throw Failure(Outcome::probe, bad + " (restored " + cfg.upstream_file + ")");
         }
         traffic_moved = true;
         ctx.record_active(to);
@@ -184,7 +182,7 @@ int switch_to(Context& ctx, const SwitchPlan& plan) {
                  (cfg.probe_url.empty() ? "" : " (probe confirmed)"));
         if (!plan.from) {
             ctx.enter(Phase::done, "Done: " + new_name + " serves alone (first deploy)");
-            return kExitOk;
+            return Outcome::ok;
         }
 
         // The held canary.
@@ -218,7 +216,7 @@ int switch_to(Context& ctx, const SwitchPlan& plan) {
                 ctx.warn(std::string("cannot stop ") + to_string(to) + ": " + e.what());
             }
         }
-        if (traffic_moved && f.code != kExitDrainCut)
+        if (traffic_moved && f.outcome != Outcome::drain_cut)
             ctx.state.last_error += "; finish with `zdd drain` (or `zdd rollback`)";
         try {
             ctx.save();
@@ -228,14 +226,20 @@ int switch_to(Context& ctx, const SwitchPlan& plan) {
     }
 }
 
-int run_deploy(const Config& cfg, const std::filesystem::path& binary,
-               const std::vector<std::string>& args, std::ostream& err) {
-    Context ctx(cfg, err);
-    DeployLock lock = acquire_deploy_lock(cfg);
-    return recording_result(ctx, [&]() -> int {
+Outcome run_deploy(const Config& cfg, const std::filesystem::path& binary,
+                   const std::vector<std::string>& args, std::ostream& err) {
+    Context ctx(cfg, err, host_parts(cfg));
+    return run_deploy(ctx, binary, args);
+}
+
+Outcome run_deploy(Context& ctx, const std::filesystem::path& binary,
+                   const std::vector<std::string>& args) {
+    const Config& cfg = ctx.cfg;
+    auto lock = acquire_deploy_lock(ctx.store);
+    return recording_result(ctx, [&]() -> Outcome {
         ctx.load_reconciled();
         if (ctx.state.draining)
-            throw Failure(kExitDrainPending,
+            throw Failure(Outcome::drain_pending,
                           to_string(*ctx.state.draining) +
                               " is still draining from an interrupted deploy: run `zdd drain` to "
                               "finish it or `zdd rollback`, then deploy again");
@@ -250,7 +254,7 @@ int run_deploy(const Config& cfg, const std::filesystem::path& binary,
         try {
             rel = ctx.releases.add(binary);
         } catch (const ReleaseError& e) {
-            throw Failure(kExitRelease, e.what());
+            throw Failure(Outcome::release, e.what());
         }
         ctx.info("release " + rel.id + " <- " + binary.string());
         ctx.releases.link_color(to, rel.binary);

@@ -24,16 +24,19 @@ struct SwitchPlan {
     bool reuse_running = false;     // keep `to` if it already runs (rollback)
 };
 
-// Runs the plan on a loaded, locked context whose token is set. Returns an exit code
-// (kExitOk, kExitDrainCut, kExitInterrupted); throws Failure for the failures, after undoing
-// what it started before traffic moved.
-int switch_to(Context& ctx, const SwitchPlan& plan);
+// Runs the plan on a loaded, locked context whose token is set. Returns the outcome
+// (Outcome::ok, Outcome::drain_cut, Outcome::interrupted); throws Failure for the failures, after
+// undoing what it started before traffic moved.
+Outcome switch_to(Context& ctx, const SwitchPlan& plan);
 
 // Asks `c`'s /health/deployment with the token before any traffic moves: a 401 throws
-// Failure(kExitToken); no answer is a warning (the drain then relies on the kernel alone).
+// Failure(Outcome::token); no answer is a warning (the drain then relies on the kernel alone).
 void check_token_against(Context& ctx, Color c);
 
-int run_deploy(const Config& cfg, const std::filesystem::path& binary,
-               const std::vector<std::string>& args, std::ostream& err);
+Outcome run_deploy(const Config& cfg, const std::filesystem::path& binary,
+                   const std::vector<std::string>& args, std::ostream& err);
+// The same on a context built by the caller (the lock is taken through ctx.store).
+Outcome run_deploy(Context& ctx, const std::filesystem::path& binary,
+                   const std::vector<std::string>& args);
 
 }  // namespace zdd

@@ -10,7 +10,6 @@
 #include "gate/app_report.hpp"
 #include "gate/http_client.hpp"
 #include "state/env_file.hpp"
-#include "runner/port_owner.hpp"
 
 namespace zdd {
 
@@ -20,7 +19,7 @@ Secret load_token_or_fail(const Config& cfg) {
     try {
         return load_token(cfg.token_file).token;
     } catch (const TokenError& e) {
-        throw Failure(kExitToken, e.what());
+        throw Failure(Outcome::token, e.what());
     }
 }
 
@@ -48,23 +47,26 @@ std::string human_duration(double seconds) {
     return out;
 }
 
-Context::Context(const Config& c, std::ostream& e)
-    : cfg(c),
+Context::Context(const Config& c, std::ostream& e, ContextParts parts)
+    : parts_(std::move(parts)),
+      cfg(c),
       err(e),
-      store(c.state_dir),
+      store(*parts_.store),
       releases(c.state_dir),
-      upstream(c.upstream_file),
-      nginx(nginx_options(c)),
+      nginx(*parts_.nginx),
       metrics(c.metrics_textfile, c.service, nginx),
-      runner(make_runner(c)) {}
+      runner(std::move(parts_.runner)),
+      ports(*parts_.ports),
+      health(*parts_.health),
+      monitors(*parts_.monitors) {}
 
-int recording_result(Context& ctx, const std::function<int()>& body) {
+Outcome recording_result(Context& ctx, const std::function<Outcome()>& body) {
     try {
-        const int code = body();
+        const Outcome code = body();
         ctx.metrics.on_result(code, ctx.state);
         return code;
     } catch (const Failure& f) {
-        ctx.metrics.on_result(f.code, ctx.state);
+        ctx.metrics.on_result(f.outcome, ctx.state);
         throw;
     }
 }
@@ -84,7 +86,7 @@ void Context::load() {
     try {
         state = store.load();
     } catch (const StateError& e) {
-        throw Failure(kExitState, e.what());
+        throw Failure(Outcome::state, e.what());
     }
 }
 
@@ -99,9 +101,9 @@ void Context::load_reconciled() {
 void Context::refuse_if_served(Color c, const char* what) const {
     auto listed = served_colors(*this);
     if (listed && listed->count(c))
-        throw Failure(kExitState,
+        throw Failure(Outcome::state,
                       std::string("refusing to ") + what + " " + to_string(c) + ": " +
-                          "nginx still sends it traffic through " + upstream.path().string() +
+                          "nginx still sends it traffic through " + nginx.upstream_path().string() +
                           " (zdd never stops the color nginx serves); see `zdd status`");
 }
 
@@ -109,7 +111,7 @@ void Context::save() {
     try {
         store.save(state);
     } catch (const std::exception& e) {
-        throw Failure(kExitState, std::string("cannot write state: ") + e.what());
+        throw Failure(Outcome::state, std::string("cannot write state: ") + e.what());
     }
 }
 
@@ -130,15 +132,14 @@ bool Context::running(Color c) {
     ProcessRef p = process(c);
     if (p.pid > 0) return runner->alive(c, p);
     if (cfg.runner == "systemd") return runner->alive(c, p);
-    return port_listening(port(c));
+    return ports.listening(port(c));
 }
 
 ProcessRef Context::signal_target(Color c) {
     ProcessRef p = process(c);
     if (p.pid > 0 || cfg.runner == "systemd") return p;
     // Adopted from the original script: no pid recorded, find the port's owner.
-    if (auto pid = listener_pid(port(c)))
-        if (auto ref = process_ref(*pid)) return *ref;
+    if (auto ref = ports.listener(port(c))) return *ref;
     return p;
 }
 
@@ -147,9 +148,9 @@ void Context::start(Color c, const std::filesystem::path& release,
     // Only a release from the checked releases dir runs (state.json could name anything).
     const std::filesystem::path binary = releases.checked_release(release);
     const uint16_t p = port(c);
-    if (port_listening(p))
-        throw Failure(kExitStart, "port " + std::to_string(p) + " (" + to_string(c) +
-                                      ") is busy: something already listens there");
+    if (ports.listening(p))
+        throw Failure(Outcome::start, "port " + std::to_string(p) + " (" + to_string(c) +
+                                          ") is busy: something already listens there");
     LaunchSpec spec;
     spec.binary = binary;
     spec.args = args;
@@ -160,7 +161,7 @@ void Context::start(Color c, const std::filesystem::path& release,
         try {
             spec.extra_env = read_env_file(cfg.env_file);
         } catch (const std::exception& e) {
-            throw Failure(kExitUsage, std::string("--env-file: ") + e.what());
+            throw Failure(Outcome::usage, std::string("--env-file: ") + e.what());
         }
     }
     spec.workdir = cfg.workdir;
@@ -174,7 +175,8 @@ void Context::start(Color c, const std::filesystem::path& release,
     try {
         ref = runner->start(spec);
     } catch (const RunnerError& e) {
-        throw Failure(kExitStart, std::string("cannot start ") + to_string(c) + ": " + e.what());
+        throw Failure(Outcome::start,
+                      std::string("cannot start ") + to_string(c) + ": " + e.what());
     }
     InstanceRecord rec;
     rec.port = p;
@@ -187,13 +189,13 @@ void Context::start(Color c, const std::filesystem::path& release,
     save();
 }
 
-DeployLock acquire_deploy_lock(const Config& cfg) {
+std::unique_ptr<HeldLock> acquire_deploy_lock(const StateRepository& store) {
     try {
-        return DeployLock::acquire(cfg.state_dir);
+        return store.lock();
     } catch (const LockBusy& e) {
-        throw Failure(kExitLocked, e.what());
+        throw Failure(Outcome::locked, e.what());
     } catch (const StateError& e) {
-        throw Failure(kExitState, e.what());
+        throw Failure(Outcome::state, e.what());
     }
 }
 
@@ -232,7 +234,7 @@ std::string Context::stop(Color c, std::chrono::milliseconds term_wait) {
         forget_pid(c);
         return who + " killed (SIGKILL)";
     }
-    throw Failure(kExitStopFailed, who + " survived SIGKILL");
+    throw Failure(Outcome::stop_failed, who + " survived SIGKILL");
 }
 
 std::string Context::cut(Color c, std::chrono::milliseconds grace) {
@@ -255,7 +257,7 @@ std::string Context::cut(Color c, std::chrono::milliseconds grace) {
         return who + " killed (SIGKILL) " + human_duration(grace.count() / 1000.0) +
                " after SIGINT";
     }
-    throw Failure(kExitStopFailed, who + " survived SIGKILL");
+    throw Failure(Outcome::stop_failed, who + " survived SIGKILL");
 }
 
 Upstream Context::upstream_for(const std::vector<std::pair<Color, int>>& servers) const {
@@ -268,15 +270,15 @@ Upstream Context::upstream_for(const std::vector<std::pair<Color, int>>& servers
 
 void Context::apply(const Upstream& u) {
     try {
-        apply_upstream(nginx, upstream, u);
+        nginx.apply(u);
     } catch (const NginxError& e) {
         const bool test = e.kind == NginxError::Kind::test_failed;
-        throw Failure(test ? kExitNginxTest : kExitNginxReload,
+        throw Failure(test ? Outcome::nginx_test : Outcome::nginx_reload,
                       std::string(test ? "nginx -t failed: " : "nginx reload failed: ") + e.what() +
-                          " (restored " + upstream.path().string() + ")");
+                          " (restored " + nginx.upstream_path().string() + ")");
     } catch (const std::exception& e) {
-        throw Failure(kExitNginxReload,
-                      "cannot update " + upstream.path().string() + ": " + e.what());
+        throw Failure(Outcome::nginx_reload,
+                      "cannot update " + nginx.upstream_path().string() + ": " + e.what());
     }
 }
 

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "core/exit_codes.hpp"
 #include "render/prometheus_text.hpp"
 #include "state/atomic_file.hpp"
 
@@ -35,7 +36,7 @@ std::optional<int> read_last_code(const std::string& path) {
 
 }  // namespace
 
-DeployMetrics::DeployMetrics(std::string path, std::string service, const Nginx& nginx)
+DeployMetrics::DeployMetrics(std::string path, std::string service, const NginxController& nginx)
     : path_(std::move(path)), service_(std::move(service)), nginx_(nginx) {
     if (enabled()) last_code_ = read_last_code(path_);
 }
@@ -67,9 +68,9 @@ void DeployMetrics::on_cut(int64_t connections) {
     write();
 }
 
-void DeployMetrics::on_result(int exit_code, const State& s) {
+void DeployMetrics::on_result(Outcome outcome, const State& s) {
     if (!enabled()) return;
-    last_code_ = exit_code;
+    last_code_ = exit_code(outcome);  // the number the CLI exits with
     on_phase(s);
 }
 

@@ -10,8 +10,9 @@
 #include <string>
 
 #include "core/color.hpp"
+#include "core/outcome.hpp"
 #include "gate/drain_gate.hpp"
-#include "nginx/nginx_control.hpp"
+#include "nginx/nginx_controller.hpp"
 #include "state/state_store.hpp"
 
 namespace zdd {
@@ -19,15 +20,15 @@ namespace zdd {
 class DeployMetrics {
   public:
     // An empty path disables every write. The last exit code is read back from the file.
-    DeployMetrics(std::string path, std::string service, const Nginx& nginx);
+    DeployMetrics(std::string path, std::string service, const NginxController& nginx);
 
     bool enabled() const { return !path_.empty(); }
     void on_phase(const State& s);
     void on_drain(Color c, double seconds, const drainmon::GateFigures& f);
     void on_cut(int64_t connections);
-    // The command's exit code, with the phase it left in `s` (a drain figure survives only
-    // while that phase is draining or stopping).
-    void on_result(int exit_code, const State& s);
+    // The command's outcome (written as its exit code), with the phase it left in `s` (a drain
+    // figure survives only while that phase is draining or stopping).
+    void on_result(Outcome outcome, const State& s);
 
     // The text as written (for tests and `zdd status`), without writing it.
     std::string render() const;
@@ -36,7 +37,7 @@ class DeployMetrics {
     void write();
 
     std::string path_, service_;
-    const Nginx& nginx_;
+    const NginxController& nginx_;
     std::optional<Phase> phase_;
     double start_time_ = 0;
     std::optional<Color> drain_color_;

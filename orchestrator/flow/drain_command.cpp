@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "gate/drain_wait.hpp"
+#include "flow/host_parts.hpp"
 #include "flow/interrupts.hpp"
 #include "flow/nginx_truth.hpp"
 #include "monitor/bpf_backend.hpp"
@@ -34,7 +35,7 @@ std::string how_to_finish(Color old) {
 
 // The serving color died while `old` drained: `old` still runs, so it takes the traffic back
 // instead of being stopped (stopping it would leave nothing serving).
-int fall_back_to(Context& ctx, Color old, Color dead) {
+Outcome fall_back_to(Context& ctx, Color old, Color dead) {
     ctx.state.draining.reset();
     ctx.state.last_error = to_string(dead) + " died while " + to_string(old) +
                            " was draining; traffic is back on " + to_string(old);
@@ -42,8 +43,9 @@ int fall_back_to(Context& ctx, Color old, Color dead) {
     ctx.warn(to_string(dead) + " is not running any more: putting " + to_string(old) +
              " back in the nginx upstream instead of stopping it");
     ctx.serve_alone(old);
-    throw Failure(kExitServingDied, ctx.state.last_error + " (see the " + to_string(dead) +
-                                        " log in " + (ctx.store.dir() / "logs").string() + ")");
+    throw Failure(Outcome::serving_died, ctx.state.last_error + " (see the " + to_string(dead) +
+                                             " log in " + (ctx.store.dir() / "logs").string() +
+                                             ")");
 }
 
 }  // namespace
@@ -54,27 +56,28 @@ drainmon::GatePolicy gate_policy(const Config& cfg) {
     return p;
 }
 
-std::unique_ptr<drainmon::Backend> open_monitor(const Config& cfg, const Context& ctx) {
+std::unique_ptr<drainmon::Backend> open_monitor(const Context& ctx) {
+    const Config& cfg = ctx.cfg;
     drainmon::BackendOptions bo;
     bo.thresholds = zdd_thresholds{static_cast<uint32_t>(to_ms(cfg.idle_after).count()),
                                    static_cast<uint32_t>(to_ms(cfg.push_gap).count()),
                                    static_cast<uint32_t>(to_ms(cfg.stuck_after).count())};
     std::string note;
     try {
-        auto b = drainmon::make_backend(drainmon::parse_backend_kind(cfg.backend), bo, &note);
+        auto b = ctx.monitors.open(bo, &note);
         if (!note.empty()) ctx.warn("monitor: " + note);
         return b;
     } catch (const std::exception& e) {
-        throw Failure(kExitInternal,
+        throw Failure(Outcome::internal,
                       std::string("cannot load the connection monitor: ") + e.what());
     }
 }
 
-int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor) {
+Outcome drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor) {
     const Config& cfg = ctx.cfg;
     std::unique_ptr<drainmon::Backend> own;
     if (!monitor) {
-        own = open_monitor(cfg, ctx);
+        own = open_monitor(ctx);
         monitor = own.get();
     }
     // Resident while it drains: `drain-inspector snapshot`/`metrics` read this monitor instead
@@ -147,7 +150,7 @@ int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor) {
             "stood down while draining " + to_string(old) + ": superseded by a rollback";
         ctx.save();
         ctx.warn(ctx.state.last_error + " (exit 18)");
-        return kExitSuperseded;
+        return Outcome::superseded;
     }
 
     if (r.end == DrainEnd::interrupted) {
@@ -155,10 +158,10 @@ int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor) {
                                " while draining " + to_string(old) + "; " + how_to_finish(old);
         ctx.save();
         ctx.warn(ctx.state.last_error);
-        return kExitInterrupted;
+        return Outcome::interrupted;
     }
 
-    int code = kExitOk;
+    Outcome code = Outcome::ok;
     std::string stopped;
     if (r.end == DrainEnd::timed_out) {
         const auto& f = r.verdict.figures;
@@ -177,7 +180,7 @@ int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor) {
         stopped = ctx.cut(old, 5s);
         ctx.state.last_error = "drain of " + to_string(old) + " timed out after " +
                                human_duration(cfg.drain_timeout) + ": cut " + what;
-        code = kExitDrainCut;
+        code = Outcome::drain_cut;
     } else {
         const int64_t handed = r.verdict.figures.handed_off;
         ctx.info(to_string(old) + (r.end == DrainEnd::gone ? " stopped listening" : " drained") +
@@ -193,16 +196,22 @@ int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor) {
     }
     ctx.info(stopped);
     ctx.state.draining.reset();
-    ctx.enter(Phase::done, code == kExitOk ? "Done: " + to_string(ctx.state.active.value_or(old)) +
-                                                 " serves alone"
-                                           : "Done, drain cut short (exit 3)");
+    ctx.enter(Phase::done,
+              code == Outcome::ok
+                  ? "Done: " + to_string(ctx.state.active.value_or(old)) + " serves alone"
+                  : "Done, drain cut short (exit 3)");
     return code;
 }
 
-int run_drain(const Config& cfg, std::optional<Color> color, std::ostream& err) {
-    Context ctx(cfg, err);
-    DeployLock lock = acquire_deploy_lock(cfg);
-    return recording_result(ctx, [&]() -> int {
+Outcome run_drain(const Config& cfg, std::optional<Color> color, std::ostream& err) {
+    Context ctx(cfg, err, host_parts(cfg));
+    return run_drain(ctx, color);
+}
+
+Outcome run_drain(Context& ctx, std::optional<Color> color) {
+    const Config& cfg = ctx.cfg;
+    auto lock = acquire_deploy_lock(ctx.store);
+    return recording_result(ctx, [&]() -> Outcome {
         ctx.load_reconciled();
         Color c;
         if (color) {
@@ -211,22 +220,22 @@ int run_drain(const Config& cfg, std::optional<Color> color, std::ostream& err) 
             c = *old;
         } else {
             ctx.info("nothing is draining");
-            return kExitOk;
+            return Outcome::ok;
         }
         if (ctx.state.active == c)
-            throw Failure(kExitUsage,
+            throw Failure(Outcome::usage,
                           to_string(c) +
                               " is the active color: draining it would stop the service "
                               "(use `zdd rollback` to move traffic away first)");
         ctx.token = load_token_or_fail(cfg);
-        auto monitor = open_monitor(cfg, ctx);
+        auto monitor = open_monitor(ctx);
         monitor->watch(ctx.port(c));
         if (!ctx.state.deploy) ctx.state.deploy = DeployRecord{other(c), c, {}};
 
         // Interrupted before step 4 finished: the upstream may still send it new connections.
         bool listed = false;
         try {
-            if (auto text = ctx.upstream.read()) {
+            if (auto text = ctx.nginx.read_upstream()) {
                 auto up = parse_upstream(*text, cfg.upstream_name);
                 listed =
                     std::any_of(up.servers.begin(), up.servers.end(),
@@ -242,8 +251,8 @@ int run_drain(const Config& cfg, std::optional<Color> color, std::ostream& err) 
                                        ctx.state.deploy->phase() == Phase::removing_old;
         if (listed || step4_unconfirmed) {
             if (!ctx.state.active)
-                throw Failure(kExitNothingToDo, "no active color recorded: cannot take " +
-                                                    to_string(c) + " out of the upstream");
+                throw Failure(Outcome::nothing_to_do, "no active color recorded: cannot take " +
+                                                          to_string(c) + " out of the upstream");
             ctx.state.enter_phase(Phase::removing_old);
             ctx.save();
             ctx.info("Step 4: removing " + to_string(c) + " from the nginx upstream");

@@ -18,17 +18,20 @@ namespace zdd {
 // The drain gate's policy from cfg: --idle-ok, --strict, --ignore-remote.
 drainmon::GatePolicy gate_policy(const Config& cfg);
 
-// Loads the monitor (BPF, else sock_diag, saying so in one line) with cfg's thresholds.
-std::unique_ptr<drainmon::Backend> open_monitor(const Config& cfg, const Context& ctx);
+// Loads the monitor (BPF, else sock_diag, saying so in one line) with ctx.cfg's thresholds,
+// through ctx.monitors.
+std::unique_ptr<drainmon::Backend> open_monitor(const Context& ctx);
 
 // Marks `old` draining, waits on its port through the drain gate, then stops it. Returns
-// kExitOk, kExitDrainCut (timeout: old instance cut, what was cut printed) or
-// kExitInterrupted (state kept; how to finish printed). `monitor` may be null (one is
+// Outcome::ok, Outcome::drain_cut (timeout: old instance cut, what was cut printed) or
+// Outcome::interrupted (state kept; how to finish printed). `monitor` may be null (one is
 // opened). The deploy record must exist (phases are appended to it).
-int drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor);
+Outcome drain_and_stop(Context& ctx, Color old, drainmon::Backend* monitor);
 
 // `zdd drain [--color C]`: takes the lock, removes C from the upstream if it is still there,
 // then drain_and_stop. C defaults to the color the state says is draining.
-int run_drain(const Config& cfg, std::optional<Color> color, std::ostream& err);
+Outcome run_drain(const Config& cfg, std::optional<Color> color, std::ostream& err);
+// The same on a context built by the caller (the lock is taken through ctx.store).
+Outcome run_drain(Context& ctx, std::optional<Color> color);
 
 }  // namespace zdd

@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/exit_codes.hpp"
+#include "core/outcome.hpp"
 #include "flow/doctor.hpp"
 #include "flow/site_template.hpp"
 #include "nginx/nginx_control.hpp"
@@ -134,7 +134,7 @@ std::string random_token() {
         ssize_t n = ::getrandom(raw + got, sizeof raw - got, 0);
         if (n < 0) {
             if (errno == EINTR) continue;
-            throw Failure(kExitInternal, std::string("getrandom: ") + std::strerror(errno));
+            throw Failure(Outcome::internal, std::string("getrandom: ") + std::strerror(errno));
         }
         got += static_cast<std::size_t>(n);
     }
@@ -178,13 +178,13 @@ class InitRun {
                                           : fs::path(o_.site_file);
     }
 
-    int run() {
+    Outcome run() {
         plan();
         print_plan();
         const bool kept = any(Verdict::kept);
         if (o_.dry_run) {
             out_ << "dry run: nothing written\n";
-            return kept ? kExitKept : kExitOk;
+            return kept ? Outcome::kept : Outcome::ok;
         }
         const bool changes = any(Verdict::create) || any(Verdict::replace) || default_site_;
         if (!changes) {
@@ -202,10 +202,10 @@ class InitRun {
         if (kept) {
             out_ << "zdd init: a differing file was kept; rerun with --force to replace it "
                     "(a backup is kept)\n";
-            return kExitKept;
+            return Outcome::kept;
         }
-        if (d == 2) return kExitNginxTest;
-        return d == 0 ? kExitOk : kExitDoctor;
+        if (d == 2) return Outcome::nginx_test;
+        return d == 0 ? Outcome::ok : Outcome::doctor;
     }
 
   private:
@@ -217,23 +217,23 @@ class InitRun {
 
     void validate() const {
         if (!safe_word(o_.server_name, "._-*~ "))
-            throw Failure(kExitUsage, "--server-name '" + o_.server_name +
-                                          "': only letters, digits, '.', '-', '*', '~', '_' "
-                                          "and spaces");
+            throw Failure(Outcome::usage, "--server-name '" + o_.server_name +
+                                              "': only letters, digits, '.', '-', '*', '~', '_' "
+                                              "and spaces");
         if (!safe_word(o_.listen, ".:[]"))
-            throw Failure(kExitUsage, "--listen '" + o_.listen + "': PORT or ADDR:PORT");
+            throw Failure(Outcome::usage, "--listen '" + o_.listen + "': PORT or ADDR:PORT");
         for (const auto& [name, v] :
              {std::pair<const char*, std::string>{"--upstream-file", cfg_.upstream_file},
               {"--site-file", site_file_.string()},
               {"--token-file", cfg_.token_file},
               {"--config", o_.config_out}})
             if (v.empty() || v.front() != '/' || !safe_word(v, "/._-+@"))
-                throw Failure(kExitUsage, std::string(name) + " '" + v +
-                                              "': an absolute path of letters, digits and "
-                                              "/._-+@");
+                throw Failure(Outcome::usage, std::string(name) + " '" + v +
+                                                  "': an absolute path of letters, digits and "
+                                                  "/._-+@");
         if (!safe_word(cfg_.upstream_name, "_-"))
-            throw Failure(kExitUsage, "--upstream-name '" + cfg_.upstream_name +
-                                          "': letters, digits, '_' and '-' only");
+            throw Failure(Outcome::usage, "--upstream-name '" + cfg_.upstream_name +
+                                              "': letters, digits, '_' and '-' only");
     }
 
     Planned& add(std::string what, fs::path path, std::string content, mode_t mode) {
@@ -245,7 +245,7 @@ class InitRun {
         try {
             p.old = read_file_if_exists(p.path);
         } catch (const FileError& e) {
-            throw Failure(kExitState, p.what + ": " + e.what());
+            throw Failure(Outcome::state, p.what + ": " + e.what());
         }
         if (!p.old)
             p.verdict = Verdict::create;
@@ -412,7 +412,7 @@ class InitRun {
         }
     }
 
-    [[noreturn]] void fail(ExitCode code, const std::string& msg) {
+    [[noreturn]] void fail(Outcome code, const std::string& msg) {
         restore();
         throw Failure(code, msg);
     }
@@ -445,7 +445,7 @@ class InitRun {
                      << default_site_->string() << ")\n";
             }
         } catch (const FileError& e) {
-            fail(kExitState, std::string(e.what()) + "; every file put back");
+            fail(Outcome::state, std::string(e.what()) + "; every file put back");
         }
 
         NginxOptions no;
@@ -457,8 +457,8 @@ class InitRun {
         try {
             nginx.test();
         } catch (const NginxError& e) {
-            fail(kExitNginxTest, std::string("nginx -t rejected the new config: ") + e.what() +
-                                     "; every file put back, nginx serves as before");
+            fail(Outcome::nginx_test, std::string("nginx -t rejected the new config: ") + e.what() +
+                                          "; every file put back, nginx serves as before");
         }
         try {
             nginx.master_pid();
@@ -477,8 +477,8 @@ class InitRun {
                 nginx.reload();
             } catch (const NginxError&) {
             }
-            throw Failure(kExitNginxReload, std::string("nginx reload failed: ") + e.what() +
-                                                "; every file put back");
+            throw Failure(Outcome::nginx_reload, std::string("nginx reload failed: ") + e.what() +
+                                                     "; every file put back");
         }
     }
 
@@ -546,7 +546,7 @@ void finalize_init(CLI::App& app, Config& cfg, InitOptions& o) {
     o.config_out = path;
 }
 
-int run_init(const Config& cfg, const InitOptions& o, std::ostream& out) {
+Outcome run_init(const Config& cfg, const InitOptions& o, std::ostream& out) {
     return InitRun(cfg, o, out).run();
 }
 

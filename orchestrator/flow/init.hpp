@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/config.hpp"
+#include "core/outcome.hpp"
 
 namespace CLI {
 class App;
@@ -35,10 +36,10 @@ void add_init_options(CLI::App& app, InitOptions& o);
 // both read (when it exists, so a second run sees the first run's settings) and written.
 void finalize_init(CLI::App& app, Config& cfg, InitOptions& o);
 
-// Returns kExitOk, kExitKept (a differing file was kept), kExitDoctor (ready, but doctor names
-// something to fix), kExitNginxTest / kExitNginxReload (files restored), kExitState (a file
-// could not be written; files restored). Progress and findings go to `out`.
-int run_init(const Config& cfg, const InitOptions& o, std::ostream& out);
+// Returns Outcome::ok, Outcome::kept (a differing file was kept), Outcome::doctor (ready, but
+// doctor names something to fix), Outcome::nginx_test / Outcome::nginx_reload (files restored),
+// Outcome::state (a file could not be written; files restored). Progress and findings go to `out`.
+Outcome run_init(const Config& cfg, const InitOptions& o, std::ostream& out);
 
 // The site text for these settings (exposed for tests). Throws std::logic_error if the
 // template lost a line it adapts.

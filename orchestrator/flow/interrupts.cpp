@@ -40,6 +40,11 @@ bool stand_down_requested() {
     return g_stand_down != 0;
 }
 
+void reset_interrupts() {
+    g_signal = 0;
+    g_stand_down = 0;
+}
+
 int interrupted() {
     return g_signal;
 }

@@ -16,5 +16,7 @@ const char* signal_name(int sig);  // "SIGINT", ...
 inline constexpr int kStandDownSignal = 10;  // SIGUSR1 on Linux
 // True once kStandDownSignal arrived.
 bool stand_down_requested();
+// Forgets the signals received (unit tests run many flows in one process).
+void reset_interrupts();
 
 }  // namespace zdd

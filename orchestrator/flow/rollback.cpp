@@ -8,6 +8,7 @@
 
 #include "flow/deploy.hpp"
 #include "flow/deploy_context.hpp"
+#include "flow/host_parts.hpp"
 #include "flow/interrupts.hpp"
 #include "flow/nginx_truth.hpp"
 #include "flow/status.hpp"
@@ -29,10 +30,11 @@ bool is_zdd(int pid) {
 }
 
 // The deploy lock; when a zdd holds it in step 5 (draining), that zdd is asked to stand down
-// (kStandDownSignal) and the lock is waited for, bounded. Any other holder: Failure(kExitLocked).
-DeployLock take_lock(Context& ctx) {
+// (kStandDownSignal) and the lock is waited for, bounded. Any other holder:
+// Failure(Outcome::locked).
+std::unique_ptr<HeldLock> take_lock(Context& ctx) {
     try {
-        return DeployLock::acquire(ctx.cfg.state_dir);
+        return ctx.store.lock();
     } catch (const LockBusy& busy) {
         ctx.load();
         const auto& s = ctx.state;
@@ -40,44 +42,49 @@ DeployLock take_lock(Context& ctx) {
         const bool draining =
             s.draining && s.deploy && s.deploy->phase() == Phase::draining && holder > 0;
         if (!draining || !is_zdd(holder))
-            throw Failure(kExitLocked, std::string(busy.what()) +
-                                           " (a rollback takes over only a zdd in step 5, "
-                                           "draining)");
+            throw Failure(Outcome::locked, std::string(busy.what()) +
+                                               " (a rollback takes over only a zdd in step 5, "
+                                               "draining)");
         ctx.info("zdd (pid " + std::to_string(holder) + ") is draining " + to_string(*s.draining) +
                  ": asking it to stand down (SIGUSR1)");
         if (::kill(holder, kStandDownSignal) != 0)
-            throw Failure(kExitLocked, std::string(busy.what()) + " (cannot signal it)");
+            throw Failure(Outcome::locked, std::string(busy.what()) + " (cannot signal it)");
         const auto deadline = std::chrono::steady_clock::now() + kStandDownWait;
         for (;;) {
             try {
-                return DeployLock::acquire(ctx.cfg.state_dir);
+                return ctx.store.lock();
             } catch (const LockBusy&) {
                 if (std::chrono::steady_clock::now() >= deadline)
-                    throw Failure(kExitLocked, "zdd (pid " + std::to_string(holder) +
-                                                   ") did not stand down within " +
-                                                   human_duration(kStandDownWait.count()) +
-                                                   " of SIGUSR1; nothing was changed");
+                    throw Failure(Outcome::locked, "zdd (pid " + std::to_string(holder) +
+                                                       ") did not stand down within " +
+                                                       human_duration(kStandDownWait.count()) +
+                                                       " of SIGUSR1; nothing was changed");
             } catch (const StateError& e) {
-                throw Failure(kExitState, e.what());
+                throw Failure(Outcome::state, e.what());
             }
             std::this_thread::sleep_for(100ms);
         }
     } catch (const StateError& e) {
-        throw Failure(kExitState, e.what());
+        throw Failure(Outcome::state, e.what());
     }
 }
 
 }  // namespace
 
-int run_rollback(const Config& cfg, std::ostream& err) {
-    Context ctx(cfg, err);
-    DeployLock lock = take_lock(ctx);
-    return recording_result(ctx, [&]() -> int {
+Outcome run_rollback(const Config& cfg, std::ostream& err) {
+    Context ctx(cfg, err, host_parts(cfg));
+    return run_rollback(ctx);
+}
+
+Outcome run_rollback(Context& ctx) {
+    const Config& cfg = ctx.cfg;
+    auto lock = take_lock(ctx);
+    return recording_result(ctx, [&]() -> Outcome {
         ctx.load_reconciled();
         if (!ctx.state.active)
-            throw Failure(kExitNothingToDo, "no active color recorded in " +
-                                                ctx.store.state_file().string() +
-                                                ": nothing to roll back");
+            throw Failure(Outcome::nothing_to_do, "no active color recorded in " +
+                                                      ctx.store.state_file().string() +
+                                                      ": nothing to roll back");
         ctx.token = load_token_or_fail(cfg);
         const Color from = *ctx.state.active;
         const Color to = other(from);
@@ -95,19 +102,19 @@ int run_rollback(const Config& cfg, std::ostream& err) {
             ctx.save();
             ctx.info("the last deploy (" + to_string(d->to) + ") never took traffic; " + what +
                      "; " + to_string(from) + " still serves");
-            return kExitOk;
+            return Outcome::ok;
         }
 
         auto it = ctx.state.instances.find(to);
         const bool running = ctx.running(to);
         if (!running && (it == ctx.state.instances.end() || it->second.release.empty()))
-            throw Failure(kExitNothingToDo, "no previous release recorded for " + to_string(to) +
-                                                ": nothing to roll back to");
+            throw Failure(Outcome::nothing_to_do, "no previous release recorded for " +
+                                                      to_string(to) + ": nothing to roll back to");
         std::filesystem::path binary = it != ctx.state.instances.end() ? it->second.release : "";
         std::vector<std::string> args =
             it != ctx.state.instances.end() ? it->second.args : std::vector<std::string>{};
         if (!running && !std::filesystem::exists(binary))
-            throw Failure(kExitRelease,
+            throw Failure(Outcome::release,
                           "the release of " + to_string(to) + " (" + binary.string() + ") is gone");
         ctx.info("rolling back: " + to_string(from) + " -> " + to_string(to));
         check_token_against(ctx, from);

@@ -9,9 +9,12 @@
 #include <ostream>
 
 #include "core/config.hpp"
+#include "flow/deploy_context.hpp"
 
 namespace zdd {
 
-int run_rollback(const Config& cfg, std::ostream& err);
+Outcome run_rollback(const Config& cfg, std::ostream& err);
+// The same on a context built by the caller (the lock is taken through ctx.store).
+Outcome run_rollback(Context& ctx);
 
 }  // namespace zdd

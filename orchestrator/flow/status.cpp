@@ -9,6 +9,7 @@
 #include "gate/app_report.hpp"
 #include "flow/deploy_context.hpp"
 #include "flow/drain_command.hpp"
+#include "flow/host_parts.hpp"
 #include "flow/nginx_truth.hpp"
 #include "gate/drain_gate.hpp"
 #include "runner/instance_runner.hpp"
@@ -43,7 +44,12 @@ int lock_holder(const std::string& state_dir) {
 }
 
 json status_json(const Config& cfg, bool live) {
-    Context ctx(cfg, std::cerr);
+    Context ctx(cfg, std::cerr, host_parts(cfg));
+    return status_json(ctx, live);
+}
+
+json status_json(Context& ctx, bool live) {
+    const Config& cfg = ctx.cfg;
     ctx.load();
     // In memory only: status changes nothing, but reports what nginx serves.
     const std::string nginx_note = reconcile_with_nginx(ctx);
@@ -146,7 +152,7 @@ json status_json(const Config& cfg, bool live) {
         try {
             drainmon::BackendOptions bo;
             std::string note;
-            auto b = drainmon::make_backend(drainmon::parse_backend_kind(cfg.backend), bo, &note);
+            auto b = ctx.monitors.open(bo, &note);
             auto snap = b->snapshot({ctx.port(c)}, exclude);
             auto v = drainmon::evaluate_gate(app, snap, ctx.port(c), gate_policy(cfg));
             dr["backend"] = b->name();
@@ -229,13 +235,13 @@ std::string status_text(const json& st) {
     return o.str();
 }
 
-int run_status(const Config& cfg, bool as_json, std::ostream& out) {
+Outcome run_status(const Config& cfg, bool as_json, std::ostream& out) {
     json st = status_json(cfg, true);
     if (as_json)
         out << st.dump(2) << "\n";
     else
         out << status_text(st);
-    return 0;
+    return Outcome::ok;
 }
 
 }  // namespace zdd

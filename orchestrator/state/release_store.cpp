@@ -15,7 +15,7 @@
 #include <memory>
 
 #include "common/unique_fd.hpp"
-#include "core/exit_codes.hpp"
+#include "core/outcome.hpp"
 #include "core/message_text.hpp"
 #include "state/state_dir.hpp"
 
@@ -165,14 +165,15 @@ fs::path ReleaseStore::checked_release(const fs::path& binary) const {
     const fs::path id = b.parent_path().filename();
     if (b.parent_path().parent_path() != rel || id.empty() || id.string()[0] == '.' ||
         b.filename().empty())
-        throw Failure(kExitUnsafeStateDir, "refusing to run " + printable(binary.string()) +
-                                               ": releases run only from " + rel.string() +
-                                               " (state.json was edited or is from elsewhere)");
+        throw Failure(Outcome::unsafe_state_dir,
+                      "refusing to run " + printable(binary.string()) +
+                          ": releases run only from " + rel.string() +
+                          " (state.json was edited or is from elsewhere)");
     struct stat st {};
     if (::lstat(b.parent_path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
         ::lstat(b.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
-        throw Failure(kExitRelease, "the release " + printable(binary.string()) +
-                                        " is gone or not a regular file");
+        throw Failure(Outcome::release, "the release " + printable(binary.string()) +
+                                            " is gone or not a regular file");
     return b;
 }
 

@@ -42,8 +42,8 @@ class ReleaseStore {
     Release add(const std::filesystem::path& binary) const;
 
     // `binary` (absolute) when it is a release in this store's releases dir (a regular file in
-    // releases/<id>/); Failure(kExitUnsafeStateDir) when it is anywhere else (a state.json
-    // edited to run another program), Failure(kExitRelease) when it is gone.
+    // releases/<id>/); Failure(Outcome::unsafe_state_dir) when it is anywhere else (a state.json
+    // edited to run another program), Failure(Outcome::release) when it is gone.
     std::filesystem::path checked_release(const std::filesystem::path& binary) const;
 
     // Release dirs, least recently deployed first.

@@ -9,7 +9,7 @@
 #include <cstring>
 #include <memory>
 
-#include "core/exit_codes.hpp"
+#include "core/outcome.hpp"
 #include "core/message_text.hpp"
 
 namespace zdd {
@@ -23,14 +23,14 @@ namespace {
 constexpr int kMaxDepth = 3;
 
 [[noreturn]] void unsafe(const fs::path& p, const std::string& why) {
-    throw Failure(kExitUnsafeStateDir,
+    throw Failure(Outcome::unsafe_state_dir,
                   "unsafe state dir: " + printable(p.string()) + " " + why +
                       " (the state dir and everything in it must be owned by root or the user "
                       "running zdd and not writable by group or others)");
 }
 
 [[noreturn]] void state_fail(const std::string& what, const fs::path& p) {
-    throw Failure(kExitState, what + " " + printable(p.string()) + ": " + std::strerror(errno));
+    throw Failure(Outcome::state, what + " " + printable(p.string()) + ": " + std::strerror(errno));
 }
 
 bool trusted_owner(uid_t uid) {

@@ -23,8 +23,8 @@ inline constexpr mode_t kReleasesDirMode = 0755;
 class StateDir {
   public:
     // Creates the dir (and missing parents) with kStateDirMode and its logs/ and releases/
-    // subdirs, then checks it all. Throws Failure(kExitUnsafeStateDir) when it is unsafe,
-    // Failure(kExitState) when it cannot be created.
+    // subdirs, then checks it all. Throws Failure(Outcome::unsafe_state_dir) when it is unsafe,
+    // Failure(Outcome::state) when it cannot be created.
     static StateDir open(const std::filesystem::path& dir);
     // The same check without creating anything; nullopt when the dir does not exist.
     static std::optional<StateDir> open_existing(const std::filesystem::path& dir);
@@ -33,7 +33,7 @@ class StateDir {
     const std::filesystem::path& path() const { return path_; }
 
     // An fd for the subdirectory `name` of the state dir (O_NOFOLLOW), created with `mode`
-    // when missing. Throws Failure(kExitState).
+    // when missing. Throws Failure(Outcome::state).
     drainmon::UniqueFd subdir(const std::string& name, mode_t mode) const;
 
   private:
@@ -44,7 +44,7 @@ class StateDir {
 };
 
 // mkdir with exactly `mode` (umask ignored), or nothing when it exists as a directory.
-// Missing parents are created with 0755. Throws Failure(kExitState).
+// Missing parents are created with 0755. Throws Failure(Outcome::state).
 void make_dirs(const std::filesystem::path& dir, mode_t mode);
 
 }  // namespace zdd

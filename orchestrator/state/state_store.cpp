@@ -219,6 +219,10 @@ std::optional<Color> read_status_file(const std::filesystem::path& path) {
     return c;
 }
 
+std::unique_ptr<HeldLock> StateStore::lock() const {
+    return std::make_unique<DeployLock>(DeployLock::acquire(dir_));
+}
+
 DeployLock DeployLock::acquire(const std::filesystem::path& state_dir) {
     StateDir sd = StateDir::open(state_dir);
     auto path = state_dir / "deploy.lock";

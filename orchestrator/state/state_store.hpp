@@ -15,6 +15,7 @@
 
 #include "core/color.hpp"
 #include "common/unique_fd.hpp"
+#include "state/state_repository.hpp"
 
 namespace zdd {
 
@@ -72,18 +73,20 @@ struct State {
 
 double unix_now();
 
-class StateStore {
+class StateStore : public StateRepository {
   public:
     explicit StateStore(std::filesystem::path state_dir) : dir_(std::move(state_dir)) {}
 
-    const std::filesystem::path& dir() const { return dir_; }
-    std::filesystem::path state_file() const { return dir_ / "state.json"; }
+    const std::filesystem::path& dir() const override { return dir_; }
+    std::filesystem::path state_file() const override { return dir_ / "state.json"; }
 
     // Empty State when there is no state file yet. Throws StateError ("state file X is
     // corrupt: ...") on unreadable, non-JSON or wrongly typed content.
-    State load() const;
+    State load() const override;
     // Creates the state dir if needed, sets updated_at, writes atomically.
-    void save(State& s) const;
+    void save(State& s) const override;
+    // DeployLock::acquire(dir()).
+    std::unique_ptr<HeldLock> lock() const override;
 
   private:
     std::filesystem::path dir_;
@@ -100,7 +103,7 @@ std::optional<Color> read_status_file(const std::filesystem::path& path);
 
 // flock(LOCK_EX) on <state dir>/deploy.lock, held for the object's lifetime. The holder's pid
 // is written into the file so a refused deploy can name it.
-class DeployLock {
+class DeployLock : public HeldLock {
   public:
     // Throws LockBusy: "another zdd (pid N) holds the deploy lock <path>".
     static DeployLock acquire(const std::filesystem::path& state_dir);

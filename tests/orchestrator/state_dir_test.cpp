@@ -34,7 +34,7 @@ int failure_code(F&& f, std::string* msg = nullptr) {
         f();
     } catch (const Failure& e) {
         if (msg) *msg = e.what();
-        return e.code;
+        return exit_code(e.outcome);
     }
     return -1;
 }

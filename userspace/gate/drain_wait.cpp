@@ -276,6 +276,11 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
         }
         const bool walk_now = want_walk && (!view || at_deadline || now >= next_walk_ok);
         if (walk_now) {
+            // The last view's sockets go first: one view in memory at a time, not two.
+            std::vector<SocketSample>().swap(r.snapshot.sockets);
+            for (auto* list : {&r.verdict.blocking, &r.verdict.stuck, &r.verdict.ignored})
+                std::vector<SocketSample>().swap(*list);
+            view.reset();
             view = walk_port(backend, o.port, own_polls, count);
             view_count = count;
             view_app = app_figures(r.app);
