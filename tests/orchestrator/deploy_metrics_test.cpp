@@ -3,16 +3,35 @@
 #include <catch2/catch.hpp>
 
 #include "flow/deploy_metrics.hpp"
+#include "nginx/nginx_controller.hpp"
 #include "temp_dir.hpp"
 #include "test_support.hpp"
 
 using namespace zdd;
 
+namespace {
+
+// No nginx: the worker families are left out of the text.
+class NoNginx : public NginxController {
+  public:
+    const std::filesystem::path& upstream_path() const override { return path_; }
+    std::optional<std::string> read_upstream() const override { return std::nullopt; }
+    void apply(const Upstream&) override {}
+    void revert() override {}
+    bool runs_upstream_file() const override { return false; }
+    std::vector<ShuttingDownWorker> shutting_down_workers() const override {
+        throw NginxError(NginxError::Kind::test_failed, "no nginx in this test");
+    }
+
+  private:
+    std::filesystem::path path_;
+};
+
+}  // namespace
+
 TEST_CASE("deploy metrics: the drain's handed-off streams") {
     zdd_test::TempDir d;
-    NginxOptions no;
-    no.pid_file = (d / "no-nginx.pid").string();  // no nginx: the worker families are left out
-    Nginx nginx(no);
+    NoNginx nginx;
     const std::string path = (d / "zdd.prom").string();
     DeployMetrics m(path, "svc", nginx);
     const std::string family = "zdd_deploy_drain_handed_off_streams{service=\"svc\",color=\"";
