@@ -37,9 +37,9 @@ int sleep_until(Backend& backend, const std::function<int()>& interrupted,
 }
 
 // What of an app report a progress line and the gate read.
-std::array<int64_t, 3> app_figures(const std::optional<AppReport>& r) {
-    if (!r) return {-1, -1, -1};
-    return {r->active_streams, r->active_requests, r->ready_for_shutdown ? 1 : 0};
+std::array<int64_t, 4> app_figures(const std::optional<AppReport>& r) {
+    if (!r) return {-1, -1, -1, -1};
+    return {r->active_streams, r->active_requests, r->ready_for_shutdown ? 1 : 0, r->handed_off};
 }
 
 bool app_blocks(const std::optional<AppReport>& r) {
@@ -186,7 +186,7 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
     PortCounts view_counts;                         // the last walk's counts and classes
     bool view_incomplete = false;
     int64_t view_count = -1;            // the counters' figure at the last walk
-    std::array<int64_t, 3> view_app{};  // and the app's (app_figures())
+    std::array<int64_t, 4> view_app{};  // and the app's (app_figures())
 
     for (;;) {
         auto now = Clock::now();
