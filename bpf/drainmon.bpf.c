@@ -63,7 +63,7 @@ struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, 1024); /* max_ports, set before load */
     __type(key, struct zdd_port_key);
-    __type(value, __u8);
+    __type(value, struct zdd_watch);
 } zdd_watched SEC(".maps");
 
 struct {
@@ -201,7 +201,8 @@ int BPF_PROG(zdd_set_state, const struct sock* sk, int oldstate, int newstate) {
         key.netns = netns_of(skc);
         key.port = port;
     }
-    if (!bpf_map_lookup_elem(&zdd_watched, &key)) return 0;
+    const struct zdd_watch* w = bpf_map_lookup_elem(&zdd_watched, &key);
+    if (!w) return 0;
 
     struct zdd_port_counters* c = port_counters(&key);
     if (c && oldstate != newstate && newstate >= 0 && newstate < ZDD_TCP_MAX_STATES)
@@ -234,8 +235,14 @@ int BPF_PROG(zdd_set_state, const struct sock* sk, int oldstate, int newstate) {
 
     /* A listener closing wakes the waiter too: "the app is gone" is seen at once. (LISTEN ->
      * SYN_RECV is no close: inet_csk_clone_lock() gives each new child the listener's state.) */
-    if (oldstate == ZDD_TCP_ESTABLISHED || oldstate == ZDD_TCP_CLOSE_WAIT ||
-        (oldstate == ZDD_TCP_LISTEN && newstate == ZDD_TCP_CLOSE)) {
+    int wake = oldstate == ZDD_TCP_LISTEN && newstate == ZDD_TCP_CLOSE;
+    if (oldstate == ZDD_TCP_ESTABLISHED || oldstate == ZDD_TCP_CLOSE_WAIT) {
+        /* Read after this socket's own (atomic) update: of closes racing on two CPUs, the
+         * later one sees both. */
+        __s64 left = c ? c->established + c->close_wait : 0;
+        wake = left <= *(volatile const __s64*)&w->wake_at; /* userspace moves it */
+    }
+    if (wake) {
         struct zdd_close_event* e = bpf_ringbuf_reserve(&zdd_events, sizeof(*e), 0);
         if (!e) {
             __sync_fetch_and_add(&dropped_events, 1);

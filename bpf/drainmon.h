@@ -11,7 +11,7 @@
 
 /* Bumped whenever a shared layout or a map's meaning changes: a process that reads a resident
  * monitor's pinned maps (bpf_backend.cpp) checks it against its own build. */
-#define ZDD_DRAINMON_LAYOUT 10
+#define ZDD_DRAINMON_LAYOUT 11
 
 /* A local port of one network namespace (netns = inode of /proc/<pid>/ns/net). */
 struct zdd_port_key {
@@ -19,6 +19,15 @@ struct zdd_port_key {
     __u16 port; /* host byte order */
     __u16 pad;  /* always 0: hash keys compare every byte */
 };
+
+/* Value of the watched map. A close on the port wakes the waiter (a ring buffer event) only
+ * when the port's connections (ESTABLISHED + CLOSE_WAIT) are at most wake_at afterwards: a
+ * drain of 30,000 connections wakes for the ones it decides on, not for each close. A listener
+ * closing always wakes. ZDD_WAKE_ALWAYS: every close wakes. */
+struct zdd_watch {
+    __s64 wake_at;
+};
+#define ZDD_WAKE_ALWAYS 0x7fffffffffffffffLL
 
 /* Value of the counter map. Counts are signed and never clamped: a decrement below zero is
  * counted in the underflow counter and left visible. */

@@ -1,6 +1,7 @@
 #include "gate/drain_wait.hpp"
 
 #include <algorithm>
+#include <array>
 #include <deque>
 #include <memory>
 #include <set>
@@ -20,6 +21,7 @@ using std::chrono::milliseconds;
 constexpr milliseconds kMinWalkGap{200};       // at most one walk per this
 constexpr int kWalkDutyFactor = 10;            // and no sooner than 10x its duration after the last
 constexpr milliseconds kMinEarlyPollGap{100};  // early app polls on fewer connections
+constexpr milliseconds kViewMaxAge{30000};     // a progress line's classes are never older
 
 // Until a close event (0), the deadline (0) or a stop request (its non-zero value). Short
 // slices so a stop is seen within ~100 ms whatever the backend blocks on.
@@ -33,6 +35,12 @@ int sleep_until(Backend& backend, const std::function<int()>& interrupted,
                                             milliseconds(100));
         if (backend.wait_close(slice)) return 0;
     }
+}
+
+// What of an app report a progress line and the gate read.
+std::array<int64_t, 3> app_figures(const std::optional<AppReport>& r) {
+    if (!r) return {-1, -1, -1};
+    return {r->active_streams, r->active_requests, r->ready_for_shutdown ? 1 : 0};
 }
 
 bool app_blocks(const std::optional<AppReport>& r) {
@@ -80,10 +88,12 @@ struct WalkView {
     Clock::duration took{};
 };
 
-WalkView walk_port(Backend& backend, uint16_t port, const OwnPolls& own) {
+// `expected`: the counters' figure, to size the sockets' vector once.
+WalkView walk_port(Backend& backend, uint16_t port, const OwnPolls& own, int64_t expected) {
     WalkView v;
     const auto t0 = Clock::now();
     std::vector<SocketSample> sockets;
+    sockets.reserve(static_cast<size_t>(std::max<int64_t>(0, expected)) + 64);
     backend.walk(
         {port},
         [&](const SocketSample& s) {
@@ -160,6 +170,8 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
     std::optional<Clock::time_point> class_change;  // when the view's first class changes
     PortCounts view_counts;                         // the last walk's counts and classes
     bool view_incomplete = false;
+    int64_t view_count = -1;            // the counters' figure at the last walk
+    std::array<int64_t, 3> view_app{};  // and the app's (app_figures())
 
     for (;;) {
         auto now = Clock::now();
@@ -231,9 +243,15 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
         }
 
         // Walk only when a fresh view is needed; a "wait" from the last view stands otherwise.
+        // A progress line needs one only when something the view was made from moved (the
+        // count, the app's figures) or the view is old: nothing else changes a class but data
+        // on an idle connection, which can only make the gate wait longer.
         const bool at_deadline = now >= deadline;
-        bool want_walk =
-            !view || at_deadline || now >= next_progress || (class_change && now >= *class_change);
+        const bool progress_due = now >= next_progress;
+        const bool view_stale = !view || count != view_count || app_figures(r.app) != view_app ||
+                                now - view->at >= kViewMaxAge;
+        bool want_walk = !view || at_deadline || (progress_due && view_stale) ||
+                         (class_change && now >= *class_change);
         if (view && !app_blocks(r.app)) {
             // Every socket the last walk saw as blocking may be gone: the count, less our own
             // polls that may still be open, fits in what did not block.
@@ -243,7 +261,9 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
         }
         const bool walk_now = want_walk && (!view || at_deadline || now >= next_walk_ok);
         if (walk_now) {
-            view = walk_port(backend, o.port, own_polls);
+            view = walk_port(backend, o.port, own_polls, count);
+            view_count = count;
+            view_app = app_figures(r.app);
             ++r.walks;
             polls_since_walk = 0;
             next_walk_ok = std::max(view->at - view->took + kMinWalkGap,
@@ -266,8 +286,10 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
             r.end = DrainEnd::timed_out;
             return r;
         }
-        // Progress lines only from a fresh walk: the line and its classes are one view.
-        if (walk_now && (now >= next_progress || r.verdict.reason != last_reason)) {
+        // Progress lines from a fresh walk, or from the last view when nothing it was made from
+        // moved: the line and its classes are always one view.
+        if ((walk_now && (progress_due || r.verdict.reason != last_reason)) ||
+            (progress_due && !view_stale)) {
             std::string line = drainmon::progress_line(r.verdict, static_cast<int64_t>(r.waited_s));
             if (held)
                 line +=
@@ -279,6 +301,24 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
             if (o.on_progress) o.on_progress(r);
             last_reason = r.verdict.reason;
             next_progress = now + o.progress_every;
+        }
+
+        // Which close is worth a wake: the last one (the end from the counters); the one that
+        // may leave only what did not block in the last view (a walk then); any while the app
+        // counts work and no early poll is due yet. The kernel skips the others.
+        int64_t wake_at = 0;
+        if (view && !app_blocks(r.app) && !(want_walk && !walk_now))
+            wake_at = std::max<int64_t>(0, connections(view_counts) -
+                                               blocking(view_counts, r.app, o.policy) + view->own +
+                                               polls_since_walk);
+        if (app && app_blocks(r.app) && next_poll > last_poll + kMinEarlyPollGap)
+            wake_at = std::max<int64_t>(wake_at, count - 1);
+        backend.wake_at(o.port, wake_at);
+        {
+            // A close between the count above and the threshold is not slept through.
+            const int64_t now_count = connections(backend.counts(o.port));
+            ++r.count_reads;
+            if (now_count != count && now_count <= wake_at) continue;
         }
 
         auto wake = std::min(deadline, std::max(next_progress, next_walk_ok));

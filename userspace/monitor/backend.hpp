@@ -71,6 +71,12 @@ class Backend {
     // Returns true when woken by such an event. BPF: ring buffer; sock_diag: short polls.
     virtual bool wait_close(std::chrono::milliseconds timeout) = 0;
 
+    // From now on a close on `port` need only wake wait_close() when the port's connections
+    // (ESTABLISHED + CLOSE_WAIT) are at most `connections` afterwards (a listener closing
+    // still wakes it). The caller re-reads counts() after setting it: a close in between is
+    // seen there. Backends may wake more often (the default: every close).
+    virtual void wake_at(uint16_t /*port*/, int64_t /*connections*/) {}
+
     // The fd to add to an epoll set (BPF ring buffer), or -1 where the backend has none.
     virtual int event_fd() const { return -1; }
 

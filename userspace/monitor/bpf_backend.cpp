@@ -177,6 +177,7 @@ struct BpfBackend::Impl {
     // LISTEN already reported by wait_close() (or there when the port was watched).
     std::map<uint16_t, uint64_t> leaving_seen;
     std::set<uint16_t> watched;
+    std::map<uint16_t, int64_t> wake_at;  // as last written to the watched map
     bool woke = false;
     std::vector<char> read_buf = std::vector<char>(1 << 16);  // one walk's only buffer
 
@@ -229,8 +230,8 @@ struct BpfBackend::Impl {
     // always finds its entry). False when the map is full.
     void add_port(uint16_t port) {
         zdd_port_key key{netns, port, 0};
-        uint8_t one = 1;
-        if (bpf_map_update_elem(watched_fd, &key, &one, BPF_ANY) != 0) {
+        zdd_watch w{ZDD_WAKE_ALWAYS};
+        if (bpf_map_update_elem(watched_fd, &key, &w, BPF_ANY) != 0) {
             if (errno == E2BIG)
                 throw BackendError("cannot watch port " + std::to_string(port) + ": already " +
                                    std::to_string(opts.max_ports) + " ports (max_ports)");
@@ -261,7 +262,7 @@ struct BpfBackend::Impl {
     bool is_watched(uint16_t port) {
         if (watched.count(port)) return true;
         zdd_port_key key{netns, port, 0};
-        uint8_t v = 0;
+        zdd_watch v{};
         if (skel || bpf_map_lookup_elem(watched_fd, &key, &v) != 0) return false;
         now_watched(port);
         return true;
@@ -600,6 +601,20 @@ void BpfBackend::walk(const std::vector<uint16_t>& ports,
     out.walks = walks_;
 }
 
+void BpfBackend::wake_at(uint16_t port, int64_t connections) {
+    Impl& m = *impl_;
+    // A resident monitor's map is its owner's: a reader polls the counters instead.
+    if (!m.ring || !m.watched.count(port)) return;
+    auto last = m.wake_at.try_emplace(port, ZDD_WAKE_ALWAYS).first;  // as add_port() wrote
+    if (last->second == connections) return;
+    zdd_port_key key{m.netns, port, 0};
+    zdd_watch w{connections};
+    if (bpf_map_update_elem(m.watched_fd, &key, &w, BPF_EXIST) != 0)
+        throw BackendError("cannot set the wake threshold of port " + std::to_string(port) + ": " +
+                           std::strerror(errno));
+    last->second = connections;
+}
+
 bool BpfBackend::wait_close(std::chrono::milliseconds timeout) {
     using clock = std::chrono::steady_clock;
     Impl& m = *impl_;
@@ -623,7 +638,8 @@ bool BpfBackend::wait_close(std::chrono::milliseconds timeout) {
     }
     m.woke = false;
     while (true) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+        // Rounded up: a sub-millisecond rest must not spin through zero-timeout polls.
+        auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
         int ms = static_cast<int>(std::clamp<int64_t>(left.count(), 0, 1 << 30));
         int n = ring_buffer__poll(m.ring.get(), ms);
         if (n < 0 && n != -EINTR)

@@ -43,6 +43,7 @@ class BpfBackend : public Backend {
     // true when a socket of a watched port left ESTABLISHED/CLOSE_WAIT or a listener of one
     // closed (events that arrived since the previous call count too); false on timeout.
     bool wait_close(std::chrono::milliseconds timeout) override;
+    void wake_at(uint16_t port, int64_t connections) override;
     int event_fd() const override;  // the ring buffer's epoll fd
 
     // Kernel-side counters (cumulative since load), also in every Snapshot.

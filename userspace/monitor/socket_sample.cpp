@@ -14,6 +14,22 @@ std::string Endpoint::str() const {
     return ip + ":" + std::to_string(port);
 }
 
+namespace {
+
+// inet_ntop(AF_INET) without its sprintf: a walk formats two addresses per socket, and at
+// 30,000 sockets sprintf was a tenth of a drain's CPU.
+void format_ipv4(const uint8_t* a, char* out) {
+    for (int i = 0; i < 4; ++i) {
+        unsigned v = a[i];
+        if (v >= 100) *out++ = static_cast<char>('0' + v / 100);
+        if (v >= 10) *out++ = static_cast<char>('0' + v / 10 % 10);
+        *out++ = static_cast<char>('0' + v % 10);
+        *out++ = i < 3 ? '.' : '\0';
+    }
+}
+
+}  // namespace
+
 Endpoint make_endpoint(int family, const void* addr, uint16_t port) {
     Endpoint e;
     e.port = port;
@@ -23,14 +39,14 @@ Endpoint make_endpoint(int family, const void* addr, uint16_t port) {
         std::memcpy(&a, addr, sizeof a);
         if (IN6_IS_ADDR_V4MAPPED(&a)) {
             e.family = AF_INET;
-            ::inet_ntop(AF_INET, &a.s6_addr[12], buf, sizeof buf);
+            format_ipv4(&a.s6_addr[12], buf);
         } else {
             e.family = AF_INET6;
             ::inet_ntop(AF_INET6, &a, buf, sizeof buf);
         }
     } else {
         e.family = AF_INET;
-        ::inet_ntop(AF_INET, addr, buf, sizeof buf);
+        format_ipv4(static_cast<const uint8_t*>(addr), buf);
     }
     e.ip = buf;
     return e;
