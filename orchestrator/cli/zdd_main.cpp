@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/logging.hpp"
+#include "common/verbosity_option.hpp"
 #include "common/version.hpp"
 #include "core/config.hpp"
 #include "flow/deploy.hpp"
@@ -54,13 +55,7 @@ int run(int argc, char** argv) {
     Config before_cfg;
     add_options(app, before_cfg, kCommonOptions);
     auto verbosity = drainmon::logging::Verbosity::normal;
-    app.add_flag_callback(
-        "-v,--verbose", [&] { verbosity = drainmon::logging::Verbosity::verbose; },
-        "Debug lines too (libbpf's included)");
-    app.add_flag_callback(
-        "-q,--quiet", [&] { verbosity = drainmon::logging::Verbosity::quiet; },
-        "Warnings and errors only");
-    app.fallthrough();  // -v/-q after the subcommand too
+    drainmon::logging::add_verbosity_flags(app, verbosity);
 
     Config cfg;  // one subcommand runs
     std::string units_dir = "/etc/systemd/system";

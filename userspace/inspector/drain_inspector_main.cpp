@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/logging.hpp"
+#include "common/verbosity_option.hpp"
 #include "common/parent_options.hpp"
 #include "common/version.hpp"
 #include "common/duration_option.hpp"
@@ -94,13 +95,7 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", zdd_build::version_line(kProgram));
 
     auto verbosity = drainmon::logging::Verbosity::normal;
-    app.add_flag_callback(
-        "-v,--verbose", [&] { verbosity = drainmon::logging::Verbosity::verbose; },
-        "Debug lines too (libbpf's included)");
-    app.add_flag_callback(
-        "-q,--quiet", [&] { verbosity = drainmon::logging::Verbosity::quiet; },
-        "Warnings and errors only");
-    app.fallthrough();  // -v/-q after the subcommand too
+    drainmon::logging::add_verbosity_flags(app, verbosity);
     CommonOptions before;
     add_common(&app, before);
 
