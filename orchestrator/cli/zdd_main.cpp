@@ -9,6 +9,10 @@
 #include <string>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
+#include "common/logging.hpp"
+#include "common/verbosity_option.hpp"
 #include "common/version.hpp"
 #include "core/config.hpp"
 #include "flow/deploy.hpp"
@@ -46,54 +50,62 @@ int run(int argc, char** argv) {
     // Answered before the subcommand check: `zdd --version` needs none.
     app.set_version_flag("--version", zdd_build::version_line(prog));
 
-    Config deploy_cfg, status_cfg, rollback_cfg, drain_cfg, doctor_cfg, units_cfg;
+    // Common options are accepted before the subcommand too (`zdd --config F deploy ...`):
+    // registered on the app as well, handed to the subcommand after parsing.
+    Config before_cfg;
+    add_options(app, before_cfg, kCommonOptions);
+    auto verbosity = drainmon::logging::Verbosity::normal;
+    drainmon::logging::add_verbosity_flags(app, verbosity);
+
+    Config cfg;  // one subcommand runs
     std::string units_dir = "/etc/systemd/system";
     std::string binary;
     std::vector<std::string> args;
     bool json = false;
     std::string drain_color;
+    // What each subcommand reads (flows and Context); `status --help` lists no deploy option.
+    constexpr unsigned kStatusGroups =
+        kCommonOptions | kNginxOptions | kMonitorOptions | kRunnerOptions;
+    auto subcommand = [&](const char* name, const char* what, unsigned groups) {
+        auto* sub = app.add_subcommand(name, what);
+        add_options(*sub, cfg, groups);
+        return sub;
+    };
 
-    auto* deploy = app.add_subcommand("deploy", "Deploy BINARY as the other color [-- ARGS...]");
-    add_options(*deploy, deploy_cfg);
+    auto* deploy =
+        subcommand("deploy", "Deploy BINARY as the other color [-- ARGS...]", kAllOptions);
     deploy->add_option("binary", binary, "The new release's executable")->required();
     deploy->add_option("args", args, "Arguments for the instance (after --)");
     deploy->footer(exit_code_help());
 
     auto* status =
-        app.add_subcommand("status", "Colors, ports, pids, the deploy phase, drain figures");
-    add_options(*status, status_cfg);
+        subcommand("status", "Colors, ports, pids, the deploy phase, drain figures", kStatusGroups);
     status->add_flag("--json", json, "Machine-readable output");
 
-    auto* rollback = app.add_subcommand("rollback", "Traffic back to the previous color");
-    add_options(*rollback, rollback_cfg);
+    auto* rollback = subcommand("rollback", "Traffic back to the previous color", kAllOptions);
     rollback->footer(exit_code_help());
 
     CLI::App* drain = nullptr;
     CLI::App* doctor = nullptr;
+    InitOptions init_opts;
+    CLI::App* init = nullptr;
+    CLI::App* units = nullptr;
     if (!seed_alias) {
-        drain = app.add_subcommand("drain", "Finish an interrupted drain and stop the color");
-        add_options(*drain, drain_cfg);
+        drain = subcommand("drain", "Finish an interrupted drain and stop the color",
+                           kStatusGroups | kDrainOptions | kMetricsOptions);
         drain->add_option("--color", drain_color, "Color to drain (default: the draining one)")
             ->check(CLI::IsMember({"blue", "green"}));
         drain->footer(exit_code_help());
-        doctor = app.add_subcommand("doctor", "Check the nginx setup and the host for deploys");
-        add_options(*doctor, doctor_cfg);
-    }
-    Config init_cfg;
-    InitOptions init_opts;
-    CLI::App* init = nullptr;
-    if (!seed_alias) {
-        init = app.add_subcommand("init", "Set up nginx, the token and the config for deploys");
-        add_options(*init, init_cfg);
+        doctor = subcommand("doctor", "Check the nginx setup and the host for deploys",
+                            kStatusGroups | kDrainOptions);
+        init = subcommand("init", "Set up nginx, the token and the config for deploys",
+                          kCommonOptions | kNginxOptions);
         add_init_options(*init, init_opts);
         init->footer(exit_code_help());
-    }
-    CLI::App* units = nullptr;
-    if (!seed_alias) {
-        units = app.add_subcommand(
+        units = subcommand(
             "install-units",
-            "Write <service>-blue.service and <service>-green.service for --runner systemd");
-        add_options(*units, units_cfg);
+            "Write <service>-blue.service and <service>-green.service for --runner systemd",
+            kCommonOptions | kRunnerOptions | kLaunchOptions);
         units->add_option("--dir", units_dir, "Where to write the units")->capture_default_str();
     }
 
@@ -106,39 +118,41 @@ int run(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         if (e.get_exit_code() == 0) return app.exit(e);
         // One line: what is wrong and where to look.
-        std::cerr << "[ERROR] " << e.what() << " (see '" << prog << " --help')" << std::endl;
+        spdlog::error("{} (see '{} --help')", e.what(), prog);
         return kExitUsage;
     }
 
+    drainmon::logging::setup(verbosity);
     install_interrupt_handlers();
     CLI::App* sub = app.get_subcommands().front();
     try {
+        take_parent_options(app, *sub);
         if (sub == deploy) {
-            finalize_checked(*deploy, deploy_cfg);
-            return exit_code(run_deploy(deploy_cfg, binary, args, std::cerr));
+            finalize_checked(*deploy, cfg);
+            return exit_code(run_deploy(cfg, binary, args, std::cerr));
         }
         if (sub == status) {
-            finalize_checked(*status, status_cfg);
-            return exit_code(run_status(status_cfg, json, std::cout));
+            finalize_checked(*status, cfg);
+            return exit_code(run_status(cfg, json, std::cout));
         }
         if (sub == rollback) {
-            finalize_checked(*rollback, rollback_cfg);
-            return exit_code(run_rollback(rollback_cfg, std::cerr));
+            finalize_checked(*rollback, cfg);
+            return exit_code(run_rollback(cfg, std::cerr));
         }
         if (sub == drain) {
-            finalize_checked(*drain, drain_cfg);
-            return exit_code(run_drain(drain_cfg, parse_color(drain_color), std::cerr));
+            finalize_checked(*drain, cfg);
+            return exit_code(run_drain(cfg, parse_color(drain_color), std::cerr));
         }
         if (sub == units) {
-            finalize_checked(*units, units_cfg);
+            finalize_checked(*units, cfg);
             UnitSpec spec;
-            spec.service = units_cfg.service;
-            spec.state_dir = units_cfg.state_dir;
-            spec.ports = units_cfg.ports;
-            spec.env_file = units_cfg.env_file;
-            spec.workdir = units_cfg.workdir;
-            spec.run_as = units_cfg.run_as;
-            spec.nofile = units_cfg.nofile;
+            spec.service = cfg.service;
+            spec.state_dir = cfg.state_dir;
+            spec.ports = cfg.ports;
+            spec.env_file = cfg.env_file;
+            spec.workdir = cfg.workdir;
+            spec.run_as = cfg.run_as;
+            spec.nofile = cfg.nofile;
             std::error_code ec;
             std::filesystem::create_directories(units_dir, ec);
             if (ec)
@@ -153,18 +167,18 @@ int run(int argc, char** argv) {
             return kExitOk;
         }
         if (sub == init) {
-            finalize_init(*init, init_cfg, init_opts);
-            return exit_code(run_init(init_cfg, init_opts, std::cout));
+            finalize_init(*init, cfg, init_opts);
+            return exit_code(run_init(cfg, init_opts, std::cout));
         }
         if (sub == doctor) {
-            finalize_checked(*doctor, doctor_cfg);
-            return run_doctor(doctor_cfg, std::cout);
+            finalize_checked(*doctor, cfg);
+            return run_doctor(cfg, std::cout);
         }
     } catch (const ConfigError& e) {
-        std::cerr << "[ERROR] " << e.what() << std::endl;
+        spdlog::error("{}", e.what());
         return kExitUsage;
     } catch (const Failure& e) {
-        std::cerr << "[ERROR] " << e.what() << std::endl;
+        spdlog::error("{}", e.what());
         return exit_code(e.outcome);
     }
     return kExitUsage;
@@ -173,10 +187,11 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    drainmon::logging::setup(drainmon::logging::Verbosity::normal);  // -v/-q once parsed
     try {
         return run(argc, argv);
     } catch (const std::exception& e) {
-        std::cerr << "[ERROR] internal: " << e.what() << std::endl;
+        spdlog::error("internal: {}", e.what());
         return zdd::kExitInternal;
     }
 }

@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "common/duration.hpp"
+#include "common/parent_options.hpp"
 #include "core/message_text.hpp"
 
 namespace zdd {
@@ -33,7 +34,13 @@ std::string env_name_for(const std::string& long_name) {
     return out;
 }
 
-void add_options(CLI::App& app, Config& c) {
+namespace {
+
+// Group titles, as --help shows them; finalize() reads only options of these groups.
+constexpr const char* kGroupTitle[] = {"Common options", "nginx options",  "Drain options",
+                                       "Deploy options", "Launch options", "Metrics options"};
+
+void add_common(CLI::App& app, Config& c) {
     // CLI11's own config/env handling is not used: finalize() applies them in the documented
     // order (CLI11 2.1 would let a config file value beat an environment variable).
     app.add_option("--config", c.config_file, "Config file (key=value, INI/TOML style)");
@@ -42,6 +49,13 @@ void add_options(CLI::App& app, Config& c) {
     app.add_option("--ports", c.ports_text, "Blue and green ports, comma separated")
         ->capture_default_str();
     app.add_option("--host", c.host, "Address instances listen on")->capture_default_str();
+    app.add_option("--state-dir", c.state_dir, "State directory (default /var/lib/zdd/SERVICE)");
+    app.add_option("--status-file", c.status_file, "File holding the active color word")
+        ->capture_default_str();
+    app.add_option("--token-file", c.token_file, "Deployment token file")->capture_default_str();
+}
+
+void add_nginx(CLI::App& app, Config& c) {
     app.add_option("--upstream-file", c.upstream_file, "nginx upstream file zdd owns")
         ->capture_default_str();
     app.add_option("--upstream-name", c.upstream_name, "Name of the nginx upstream block")
@@ -56,21 +70,11 @@ void add_options(CLI::App& app, Config& c) {
                    "nginx master pid file (default: the conf's pid directive)");
     app.add_option("--probe-url", c.probe_url,
                    "/health/deployment URL through nginx to verify the cutover");
-    app.add_option("--state-dir", c.state_dir, "State directory (default /var/lib/zdd/SERVICE)");
-    app.add_option("--status-file", c.status_file, "File holding the active color word")
-        ->capture_default_str();
-    app.add_option("--token-file", c.token_file, "Deployment token file")->capture_default_str();
+}
+
+void add_drain(CLI::App& app, Config& c) {
     app.add_option("--drain-timeout", c.drain_timeout,
                    "Seconds to wait for the drain, 0 = forever (env DRAIN_TIMEOUT)")
-        ->capture_default_str();
-    app.add_option("--health-timeout", c.health_timeout, "Seconds for /health to answer ok")
-        ->capture_default_str();
-    app.add_option("--expect-version", c.expect_version, "Version /health must report");
-    app.add_option("--idle-after", c.idle_after, "Seconds of quiet before a socket is idle")
-        ->capture_default_str();
-    app.add_option("--push-gap", c.push_gap, "Seconds between answer and push for a stream")
-        ->capture_default_str();
-    app.add_option("--stuck-after", c.stuck_after, "Seconds before a stalled socket is stuck")
         ->capture_default_str();
     app.add_option("--app-poll", c.app_poll, "Seconds between app polls while draining")
         ->capture_default_str();
@@ -87,32 +91,96 @@ void add_options(CLI::App& app, Config& c) {
                  "/health/deployment/handoff) to end its streams at the next message boundary so "
                  "resuming clients reconnect to the new color; an app without it (404) drains as "
                  "usual (env ZDD_HANDOFF=1)");
+}
+
+void add_deploy(CLI::App& app, Config& c) {
+    app.add_option("--health-timeout", c.health_timeout, "Seconds for /health to answer ok")
+        ->capture_default_str();
+    app.add_option("--expect-version", c.expect_version, "Version /health must report");
     app.add_option("--shift-hold", c.shift_hold,
                    "Seconds step 3's weights are held while the new color is watched; a "
                    "failure puts the old color back alone (exit 19); 0 = no hold")
         ->capture_default_str();
     app.add_option("--weights", c.weights_text, "Step 3's upstream weights NEW:OLD")
         ->capture_default_str();
-    app.add_option("--metrics-textfile", c.metrics_textfile,
-                   "Prometheus text file (node_exporter textfile collector) rewritten at each "
-                   "phase and progress tick");
-    app.add_option("--backend", c.backend,
-                   "Connection monitor: auto (BPF, else sock_diag), bpf or sock_diag")
-        ->check(CLI::IsMember({"auto", "bpf", "sock_diag"}))
+    app.add_option("--keep-releases", c.keep_releases, "Releases kept in the state dir")
         ->capture_default_str();
-    app.add_option("--runner", c.runner, "How instances run: exec or systemd")
-        ->check(CLI::IsMember({"exec", "systemd"}))
-        ->capture_default_str();
-    app.add_option("--systemctl", c.systemctl, "systemctl binary (runner systemd)")
-        ->capture_default_str();
+}
+
+void add_launch(CLI::App& app, Config& c) {
     app.add_option("--run-as", c.run_as, "User the instance runs as");
     app.add_option("--env-file", c.env_file, "KEY=VALUE lines added to the instance environment");
     app.add_option("--workdir", c.workdir, "Instance working directory");
     app.add_option("--nofile", c.nofile, "RLIMIT_NOFILE for the instance (0 = inherited)");
     app.add_option("--log-max-bytes", c.log_max_bytes, "Instance log size that triggers rotation")
         ->capture_default_str();
-    app.add_option("--keep-releases", c.keep_releases, "Releases kept in the state dir")
+}
+
+void add_metrics(CLI::App& app, Config& c) {
+    app.add_option("--metrics-textfile", c.metrics_textfile,
+                   "Prometheus text file (node_exporter textfile collector) rewritten at each "
+                   "phase and progress tick");
+}
+
+void add_monitor(CLI::App& app, Config& c) {
+    app.add_option("--idle-after", c.idle_after, "Seconds of quiet before a socket is idle")
         ->capture_default_str();
+    app.add_option("--push-gap", c.push_gap, "Seconds between answer and push for a stream")
+        ->capture_default_str();
+    app.add_option("--stuck-after", c.stuck_after, "Seconds before a stalled socket is stuck")
+        ->capture_default_str();
+    app.add_option("--backend", c.backend,
+                   "Connection monitor: auto (BPF, else sock_diag), bpf or sock_diag")
+        ->check(CLI::IsMember({"auto", "bpf", "sock_diag"}))
+        ->capture_default_str();
+}
+
+void add_runner(CLI::App& app, Config& c) {
+    app.add_option("--runner", c.runner, "How instances run: exec or systemd")
+        ->check(CLI::IsMember({"exec", "systemd"}))
+        ->capture_default_str();
+    app.add_option("--systemctl", c.systemctl, "systemctl binary (runner systemd)")
+        ->capture_default_str();
+}
+
+bool zdd_group(const std::string& group) {
+    return std::find(std::begin(kGroupTitle), std::end(kGroupTitle), group) !=
+           std::end(kGroupTitle);
+}
+
+}  // namespace
+
+void add_options(CLI::App& app, Config& c, unsigned groups) {
+    using Adder = void (*)(CLI::App&, Config&);
+    constexpr Adder adders[] = {add_common, add_nginx,   add_drain,   add_deploy,
+                                add_launch, add_metrics, add_monitor, add_runner};
+    const std::string saved = app.option_defaults()->get_group();
+    for (std::size_t i = 0; i < std::size(adders); ++i) {
+        if (!(groups & (1u << i))) continue;
+        app.option_defaults()->group(kGroupTitle[i]);
+        adders[i](app, c);
+    }
+    app.option_defaults()->group(saved);
+}
+
+namespace {
+
+// Every zdd option name: a config file may hold keys of options this subcommand does not take.
+std::set<std::string> all_option_names() {
+    CLI::App scratch;
+    Config c;
+    add_options(scratch, c);
+    std::set<std::string> out;
+    for (const CLI::Option* o : scratch.get_options())
+        if (!o->get_lnames().empty()) out.insert(o->get_lnames().front());
+    return out;
+}
+
+}  // namespace
+
+void take_parent_options(const CLI::App& parent, CLI::App& sub) {
+    drainmon::take_parent_options(parent, sub,
+                                  [](const CLI::Option& o) { return zdd_group(o.get_group()); });
 }
 
 namespace {
@@ -282,12 +350,12 @@ void finalize(CLI::App& app, Config& c, const EnvLookup& env) {
     std::map<std::string, FileEntry> file;
     if (!c.config_file.empty()) file = read_config_file(c.config_file);
 
-    std::set<std::string> known;
+    std::set<std::string> known = all_option_names();
     Origins origins;  // option -> where its value came from (none: the command line or default)
     for (CLI::Option* o : app.get_options()) {
         const std::string name = long_name(o);
         if (name.empty() || name == "help" || name == "config") continue;
-        known.insert(name);
+        known.insert(name);            // the subcommand's own options (init's --server-name) too
         if (o->count() > 0) continue;  // given on the command line: it wins
         const std::string ename = env_name_for(name);
         if (auto v = lookup(ename)) {

@@ -83,8 +83,26 @@ struct Config {
     int keep_releases = 5;
 };
 
-// Registers every option on `app` (a command or subcommand), bound to `cfg`. Call once per app.
-void add_options(CLI::App& app, Config& cfg);
+// Options come in groups, each a section of --help; a subcommand takes the groups it uses.
+enum OptionGroup : unsigned {
+    kCommonOptions = 1u << 0,   // --config, --service, --ports, --host, --state-dir, ...
+    kNginxOptions = 1u << 1,    // --upstream-*, --nginx-*, --probe-url
+    kDrainOptions = 1u << 2,    // --drain-timeout, --app-poll, --strict, --min-drain, ...
+    kDeployOptions = 1u << 3,   // --health-timeout, --expect-version, --weights, ...
+    kLaunchOptions = 1u << 4,   // --run-as, --env-file, --workdir, ...
+    kMetricsOptions = 1u << 5,  // --metrics-textfile
+    kMonitorOptions = 1u << 6,  // --backend and the classifier's thresholds
+    kRunnerOptions = 1u << 7,   // --runner, --systemctl
+    kAllOptions = (1u << 8) - 1,
+};
+
+// Registers the options of `groups` on `app` (a command or subcommand), bound to `cfg`. Call
+// once per app. A config file may hold any zdd option: keys of groups not taken are ignored.
+void add_options(CLI::App& app, Config& cfg, unsigned groups = kAllOptions);
+
+// After parse: options given before the subcommand (`zdd --config F deploy`, registered on
+// `parent` with add_options) count as given to `sub`; one given after the subcommand wins.
+void take_parent_options(const CLI::App& parent, CLI::App& sub);
 
 // Returns the value of an environment variable, or nullopt. Injectable for tests.
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <thread>
 
+#include "common/logging.hpp"
 #include "flow/nginx_truth.hpp"
 #include "gate/app_report.hpp"
 #include "gate/http_client.hpp"
@@ -76,10 +77,10 @@ std::string Context::deployment_url(Color c) const {
 }
 
 void Context::info(const std::string& msg) const {
-    err << "[INFO] " << msg << std::endl;
+    drainmon::logging::write(err, spdlog::level::info, msg);
 }
 void Context::warn(const std::string& msg) const {
-    err << "[WARN] " << msg << std::endl;
+    drainmon::logging::write(err, spdlog::level::warn, msg);
 }
 
 void Context::load() {

@@ -1,5 +1,7 @@
 #include "nginx/nginx_conf_scan.hpp"
 
+#include "nginx/nginx_lexer.hpp"
+
 #include <fnmatch.h>
 
 #include <algorithm>
@@ -16,41 +18,18 @@ constexpr std::size_t kMaxIncludeDepth = 32;    // include inside include ...
 constexpr std::size_t kMaxExpanded = 1u << 18;  // directives after include expansion
 constexpr std::string_view kHeader = "# configuration file ";
 
-bool is_space(char c) {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-// nginx unescapes \" \' \\ \t \r \n in every token (quoted or not); other backslashes stay.
-std::string unescape(std::string_view raw) {
-    std::string out;
-    out.reserve(raw.size());
-    for (std::size_t i = 0; i < raw.size(); ++i) {
-        if (raw[i] == '\\' && i + 1 < raw.size()) {
-            char n = raw[i + 1];
-            if (n == '"' || n == '\'' || n == '\\') {
-                out += n;
-                ++i;
-                continue;
-            }
-            if (n == 't' || n == 'r' || n == 'n') {
-                out += n == 't' ? '\t' : n == 'r' ? '\r' : '\n';
-                ++i;
-                continue;
-            }
-        }
-        out += raw[i];
-    }
-    return out;
-}
-
-// A port of ngx_conf_read_token's rules, building the directive tree directly.
+// ngx_conf_parse's rules on the shared lexer's tokens, building the directive tree directly.
 class Parser {
   public:
-    Parser(std::string_view text, std::string file) : s_(text), file_(std::move(file)) {}
+    Parser(std::string_view text, std::string file) : lex_(text), file_(std::move(file)) {}
 
     std::vector<ConfDirective> parse() {
         std::vector<ConfDirective> top;
-        parse_block(top, 0);
+        try {
+            parse_block(top, 0);
+        } catch (const NginxLexError& e) {
+            fail(e.what(), e.line);
+        }
         return top;
     }
 
@@ -62,115 +41,48 @@ class Parser {
     // Reads directives into `out` until the matching '}' (depth > 0) or the end (depth 0).
     void parse_block(std::vector<ConfDirective>& out, std::size_t depth) {
         if (depth > kMaxDepth)
-            fail("blocks nested deeper than " + std::to_string(kMaxDepth), line_);
+            fail("blocks nested deeper than " + std::to_string(kMaxDepth), lex_.line());
         std::vector<std::string> words;
         std::size_t first_line = 0;
         for (;;) {
-            skip_space_and_comments();
-            if (i_ >= s_.size()) {
-                if (!words.empty()) fail("unexpected end of file, expecting \";\" or \"}\"", line_);
-                if (depth > 0) fail("unexpected end of file, expecting \"}\"", line_);
+            std::optional<NginxToken> t = lex_.next();
+            if (!t) {
+                if (!words.empty())
+                    fail("unexpected end of file, expecting \";\" or \"}\"", lex_.line());
+                if (depth > 0) fail("unexpected end of file, expecting \"}\"", lex_.line());
                 return;
             }
-            char c = s_[i_];
-            if (c == ';' || c == '{') {
-                if (words.empty()) fail(std::string("unexpected \"") + c + "\"", line_);
-                ++i_;
-                ConfDirective d;
-                d.name = std::move(words.front());
-                d.args.assign(std::make_move_iterator(words.begin() + 1),
-                              std::make_move_iterator(words.end()));
-                d.file = file_;
-                d.line = first_line;
-                words.clear();
-                if (c == '{') {
-                    d.block = true;
-                    parse_block(d.children, depth + 1);
+            switch (t->kind) {
+                case NginxToken::Kind::semicolon:
+                case NginxToken::Kind::open: {
+                    if (words.empty()) fail("unexpected \"" + t->text + "\"", t->line);
+                    ConfDirective d;
+                    d.name = std::move(words.front());
+                    d.args.assign(std::make_move_iterator(words.begin() + 1),
+                                  std::make_move_iterator(words.end()));
+                    d.file = file_;
+                    d.line = first_line;
+                    words.clear();
+                    if (t->kind == NginxToken::Kind::open) {
+                        d.block = true;
+                        parse_block(d.children, depth + 1);
+                    }
+                    out.push_back(std::move(d));
+                    break;
                 }
-                out.push_back(std::move(d));
-                continue;
-            }
-            if (c == '}') {
-                if (!words.empty()) fail("unexpected \"}\"", line_);
-                if (depth == 0) fail("unexpected \"}\"", line_);
-                ++i_;
-                return;
-            }
-            if (words.empty()) first_line = line_;
-            words.push_back(read_word());
-        }
-    }
-
-    void skip_space_and_comments() {
-        while (i_ < s_.size()) {
-            char c = s_[i_];
-            if (c == '\n') {
-                ++line_;
-                ++i_;
-            } else if (is_space(c)) {
-                ++i_;
-            } else if (c == '#') {
-                while (i_ < s_.size() && s_[i_] != '\n') ++i_;
-            } else {
-                return;
+                case NginxToken::Kind::close:
+                    if (!words.empty() || depth == 0) fail("unexpected \"}\"", t->line);
+                    return;
+                case NginxToken::Kind::word:
+                    if (words.empty()) first_line = t->line;
+                    words.push_back(std::move(t->text));
+                    break;
             }
         }
     }
 
-    std::string read_word() {
-        const std::size_t start_line = line_;
-        char q = s_[i_];
-        if (q == '"' || q == '\'') {
-            std::size_t begin = ++i_;
-            while (i_ < s_.size() && s_[i_] != q) {
-                if (s_[i_] == '\\' && i_ + 1 < s_.size()) {
-                    if (s_[i_ + 1] == '\n') ++line_;
-                    ++i_;
-                } else if (s_[i_] == '\n') {
-                    ++line_;
-                }
-                ++i_;
-            }
-            if (i_ >= s_.size()) fail("unterminated quoted string", start_line);
-            std::string_view raw = s_.substr(begin, i_ - begin);
-            ++i_;
-            // nginx wants a separator right after the closing quote.
-            if (i_ < s_.size() && !is_space(s_[i_]) && s_[i_] != ';' && s_[i_] != '{' &&
-                s_[i_] != ')')
-                fail(std::string("unexpected \"") + s_[i_] + "\" after a quoted string", line_);
-            return unescape(raw);
-        }
-        std::size_t begin = i_;
-        bool variable = false;
-        while (i_ < s_.size()) {
-            char c = s_[i_];
-            if (c == '{' && variable) {  // "${name}" stays one word
-                variable = false;
-                ++i_;
-                continue;
-            }
-            variable = false;
-            if (c == '\\') {
-                if (i_ + 1 < s_.size() && s_[i_ + 1] == '\n') ++line_;
-                i_ += 2;
-                continue;
-            }
-            if (c == '$') {
-                variable = true;
-                ++i_;
-                continue;
-            }
-            if (is_space(c) || c == ';' || c == '{') break;
-            ++i_;
-        }
-        i_ = std::min(i_, s_.size());
-        return unescape(s_.substr(begin, i_ - begin));
-    }
-
-    std::string_view s_;
+    NginxLexer lex_;
     std::string file_;
-    std::size_t i_ = 0;
-    std::size_t line_ = 1;
 };
 
 bool has_glob(const std::string& p) {

@@ -11,6 +11,7 @@
 #include <optional>
 #include <thread>
 
+#include "nginx/nginx_conf_scan.hpp"
 #include "state/atomic_file.hpp"
 #include "runner/command.hpp"
 #include "runner/proc.hpp"
@@ -37,31 +38,14 @@ std::string nginx_error_line(const std::string& out) {
     return l.empty() ? "no output" : l;
 }
 
-// The top-level `pid FILE;` directive of the main conf, if any (comments skipped).
+// The top-level `pid FILE;` directive of the main conf, if any (read with nginx's lexer; a conf
+// it cannot read has none here, and nginx's default applies).
 std::optional<std::string> pid_directive(const std::string& conf_text) {
-    std::size_t pos = 0;
-    int depth = 0;
-    while (pos < conf_text.size()) {
-        std::size_t nl = conf_text.find('\n', pos);
-        if (nl == std::string::npos) nl = conf_text.size();
-        std::string line = conf_text.substr(pos, nl - pos);
-        pos = nl + 1;
-        if (auto h = line.find('#'); h != std::string::npos) line.resize(h);
-        auto b = line.find_first_not_of(" \t\r");
-        if (b == std::string::npos) continue;
-        line = line.substr(b);
-        if (depth == 0 && line.rfind("pid", 0) == 0 && line.size() > 3 &&
-            (line[3] == ' ' || line[3] == '\t')) {
-            std::string v = line.substr(4);
-            v.erase(0, v.find_first_not_of(" \t"));
-            auto semi = v.find(';');
-            if (semi != std::string::npos) v.resize(semi);
-            v.erase(v.find_last_not_of(" \t\r") + 1);
-            if (v.size() >= 2 && (v[0] == '"' || v[0] == '\'')) v = v.substr(1, v.size() - 2);
-            if (!v.empty()) return v;
-        }
-        depth += static_cast<int>(std::count(line.begin(), line.end(), '{'));
-        depth -= static_cast<int>(std::count(line.begin(), line.end(), '}'));
+    try {
+        for (const ConfDirective& d : parse_nginx_conf(conf_text, "nginx.conf"))
+            if (d.name == "pid" && !d.block && d.args.size() == 1 && !d.args[0].empty())
+                return d.args[0];
+    } catch (const NginxConfError&) {
     }
     return std::nullopt;
 }

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "nginx/nginx_lexer.hpp"
 #include "state/atomic_file.hpp"
 #include "core/message_text.hpp"
 
@@ -22,61 +23,14 @@ constexpr std::size_t kMaxServers = 1000;
 constexpr std::size_t kMaxTokens = 64;  // per directive
 constexpr int kMaxDepth = 16;
 
-struct Token {
-    enum Kind { word, semicolon, open, close } kind;
-    std::string text;
-    std::size_t line;
-};
-
-// nginx's lexer, reduced: words (bare or quoted), ';', '{', '}', '#' comments.
-std::vector<Token> tokenize(std::string_view s) {
-    std::vector<Token> out;
-    std::size_t line = 1, i = 0;
-    auto err = [&](const std::string& what) {
-        return UpstreamParseError("line " + std::to_string(line) + ": " + what);
-    };
-    while (i < s.size()) {
-        char c = s[i];
-        if (c == '\0') throw err("NUL byte in config");
-        if (c == '\n') {
-            ++line;
-            ++i;
-        } else if (c == ' ' || c == '\t' || c == '\r') {
-            ++i;
-        } else if (c == '#') {
-            while (i < s.size() && s[i] != '\n') ++i;
-        } else if (c == ';') {
-            out.push_back({Token::semicolon, ";", line});
-            ++i;
-        } else if (c == '{') {
-            out.push_back({Token::open, "{", line});
-            ++i;
-        } else if (c == '}') {
-            out.push_back({Token::close, "}", line});
-            ++i;
-        } else if (c == '"' || c == '\'') {
-            std::size_t start = line;
-            std::string w;
-            ++i;
-            while (i < s.size() && s[i] != c) {
-                if (s[i] == '\\' && i + 1 < s.size()) ++i;
-                if (s[i] == '\n') ++line;
-                w += s[i++];
-            }
-            if (i >= s.size()) {
-                line = start;
-                throw err("unterminated quoted string");
-            }
-            ++i;
-            out.push_back({Token::word, std::move(w), start});
-        } else {
-            std::string w;
-            // Not strchr: it would match the terminating NUL and never advance.
-            static constexpr std::string_view kStop = " \t\r\n;{}#\"'";
-            while (i < s.size() && s[i] != '\0' && kStop.find(s[i]) == std::string_view::npos)
-                w += s[i++];
-            out.push_back({Token::word, std::move(w), line});
-        }
+// Every token of the text (nginx's lexer, nginx/nginx_lexer.hpp), errors as "line N: what".
+std::vector<NginxToken> tokenize(std::string_view s) {
+    std::vector<NginxToken> out;
+    NginxLexer lex(s);
+    try {
+        while (auto t = lex.next()) out.push_back(std::move(*t));
+    } catch (const NginxLexError& e) {
+        throw UpstreamParseError("line " + std::to_string(e.line) + ": " + e.what());
     }
     return out;
 }
@@ -160,12 +114,12 @@ std::vector<Upstream> parse_upstreams(std::string_view text) {
     };
     for (const auto& t : toks) {
         switch (t.kind) {
-            case Token::word:
+            case NginxToken::Kind::word:
                 if (words.empty()) words_line = t.line;
                 if (words.size() >= kMaxTokens) throw err(t.line, "directive too long");
                 words.push_back(t.text);
                 break;
-            case Token::open:
+            case NginxToken::Kind::open:
                 if (cur) throw err(t.line, "unexpected '{' inside upstream " + cur->name);
                 if (!words.empty() && words[0] == "upstream") {
                     if (words.size() != 2) throw err(t.line, "expected 'upstream NAME {'");
@@ -176,7 +130,7 @@ std::vector<Upstream> parse_upstreams(std::string_view text) {
                 }
                 words.clear();
                 break;
-            case Token::close:
+            case NginxToken::Kind::close:
                 if (!words.empty()) throw err(t.line, "missing ';' before '}'");
                 if (cur) {
                     cur = nullptr;
@@ -184,7 +138,7 @@ std::vector<Upstream> parse_upstreams(std::string_view text) {
                     throw err(t.line, "unbalanced '}'");
                 }
                 break;
-            case Token::semicolon:
+            case NginxToken::Kind::semicolon:
                 if (words.empty()) throw err(t.line, "empty directive");
                 if (cur) {
                     if (words[0] == "server") {

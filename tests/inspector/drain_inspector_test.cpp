@@ -201,6 +201,24 @@ TEST_CASE("--help explains every subcommand") {
         CHECK(w.out.find(opt) != std::string::npos);
 }
 
+TEST_CASE("monitor options before the subcommand; -v and -q on either side") {
+    UniqueFd l = tcp_listen("127.0.0.1", 0);
+    const std::string port = std::to_string(local_port(l.get()));
+    RunResult before = run_inspector({"--backend", "sock_diag", "-q", "snapshot", "-p", port});
+    RunResult after = run_inspector({"snapshot", "-p", port, "--backend", "sock_diag", "-v"});
+    INFO(before.err << after.err);
+    CHECK(before.status == 0);
+    CHECK(after.status == 0);
+    CHECK(before.out.find("backend: sock_diag") != std::string::npos);
+    CHECK(before.out == after.out);
+    // Only the monitor's options are the app's: a wait option before the subcommand is refused.
+    RunResult wrong = run_inspector({"--timeout", "3", "wait", "-p", port});
+    CHECK(wrong.status == 2);
+    RunResult help = run_inspector({"snapshot", "--help"});
+    CHECK(help.out.find("Monitor options") != std::string::npos);
+    CHECK(help.out.find("--timeout") == std::string::npos);
+}
+
 TEST_CASE("wait exits 0 once the last connection closes") {
     std::string backend = backend_under_test();
     UniqueFd l = tcp_listen("127.0.0.1", 0);

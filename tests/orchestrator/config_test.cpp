@@ -230,10 +230,10 @@ TEST_CASE("durations have one range: 1e10, 9.3e9, nan, inf and negatives are ref
                Catch::Contains("z.conf line 3") && Catch::Contains("--app-poll") &&
                    Catch::Contains("not a number"));
 
-    // The zdd binary: exit 2 and one line, before anything runs.
+    // The zdd binary: exit 2 and one line, before anything runs (drain takes --drain-timeout).
     int status = 0;
     auto out = zdd_test::run_capture(
-        "DRAIN_TIMEOUT=1e10 " + zdd_test::build_dir() + "/orchestrator/zdd status 2>&1", &status);
+        "DRAIN_TIMEOUT=1e10 " + zdd_test::build_dir() + "/orchestrator/zdd drain 2>&1", &status);
     CHECK(status == 2);
     CHECK_THAT(out, Catch::Contains("use 0 for forever"));
 }
@@ -287,4 +287,100 @@ TEST_CASE("the config file subset: quotes, lists, [default], underscores, duplic
     zdd_test::write_text(d / "dup.conf", "strict=true\nstrict=false\n");
     CHECK_THAT(config_error({"--config", (d / "dup.conf").string()}),
                Catch::Contains("line 2: key 'strict' is set twice"));
+}
+
+namespace {
+
+// Like zdd's main: the common options on the app too, a subcommand with its groups.
+Config parse_sub(const std::vector<std::string>& args) {
+    CLI::App app("zdd");
+    Config before, cfg;
+    add_options(app, before, kCommonOptions);
+    auto* status = app.add_subcommand("status");
+    add_options(*status, cfg, kCommonOptions | kMonitorOptions);
+    std::vector<const char*> argv{"zdd"};
+    for (auto& a : args) argv.push_back(a.c_str());
+    app.parse(static_cast<int>(argv.size()), argv.data());
+    take_parent_options(app, *status);
+    finalize(*status, cfg, [](const std::string&) { return std::nullopt; });
+    return cfg;
+}
+
+}  // namespace
+
+TEST_CASE("common options before the subcommand count as given to it") {
+    zdd_test::TempDir d;
+    const auto file = (d / "zdd.conf").string();
+    // A key of a group status does not take (deploy's) is no error for status.
+    zdd_test::write_text(file, "idle-after=7\nexpect-version=2\n");
+    const std::string state = (d / "state").string();
+    const Config before = parse_sub({"--config", file, "--state-dir", state, "status"});
+    const Config after = parse_sub({"status", "--config", file, "--state-dir", state});
+    CHECK(before.state_dir == state);
+    CHECK(before.idle_after == 7);  // read from the file named before the subcommand
+    CHECK(before.config_file == after.config_file);
+    CHECK(before.state_dir == after.state_dir);
+    CHECK(before.idle_after == after.idle_after);
+    CHECK(parse_sub({"--service", "a", "status", "--service", "b"}).service == "b");
+    // Only the common group is accepted before the subcommand.
+    CHECK_THROWS_AS(parse_sub({"--idle-after", "3", "status"}), CLI::ParseError);
+}
+
+namespace {
+
+struct Run {
+    int status;
+    std::string out, err;
+};
+
+Run run_zdd(const std::vector<std::string>& args, const zdd_test::TempDir& d) {
+    std::vector<std::string> argv{zdd_test::build_dir() + "/orchestrator/zdd"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    zdd_test::Subprocess p(argv, {}, d.file("out"), d.file("err"));
+    const int status = p.wait(std::chrono::seconds(30));
+    return {status, zdd_test::read_text(d / "out"), zdd_test::read_text(d / "err")};
+}
+
+}  // namespace
+
+TEST_CASE("zdd: --state-dir before or after the subcommand gives the same status") {
+    zdd_test::TempDir d;
+    const std::string state = (d / "state").string(), up = (d / "up.conf").string();
+    const Run before =
+        run_zdd({"--state-dir", state, "-q", "status", "--upstream-file", up, "--json"}, d);
+    const Run after =
+        run_zdd({"status", "--state-dir", state, "--upstream-file", up, "--json", "-v"}, d);
+    INFO(before.err << after.err);
+    CHECK(before.status == 0);
+    CHECK(after.status == 0);
+    CHECK_THAT(before.out, Catch::Contains(state + "/state.json"));
+    CHECK(before.out == after.out);
+    const Run wrong = run_zdd({"status", "--expect-version", "1"}, d);
+    CHECK(wrong.status == 2);
+    CHECK_THAT(wrong.err, Catch::StartsWith("[ERROR] ") && Catch::Contains("--expect-version"));
+}
+
+TEST_CASE("zdd: each subcommand's --help lists the options it uses") {
+    zdd_test::TempDir d;
+    const Run status = run_zdd({"status", "--help"}, d);
+    CHECK(status.status == 0);
+    for (const char* opt : {"--state-dir", "--config", "--idle-after", "--stuck-after", "--backend",
+                            "--runner", "--upstream-file", "--json"})
+        CHECK_THAT(status.out, Catch::Contains(opt));
+    for (const char* opt : {"--expect-version", "--weights", "--health-timeout", "--run-as",
+                            "--metrics-textfile", "--min-drain"})
+        CHECK_THAT(status.out, !Catch::Contains(opt));
+    const Run units = run_zdd({"install-units", "--help"}, d);
+    CHECK_THAT(units.out, Catch::Contains("--run-as") && Catch::Contains("--dir"));
+    CHECK_THAT(units.out, !Catch::Contains("--drain-timeout"));
+    // deploy takes every option.
+    CLI::App all;
+    Config c;
+    add_options(all, c);
+    const Run deploy = run_zdd({"deploy", "--help"}, d);
+    for (const CLI::Option* o : all.get_options())
+        CHECK_THAT(deploy.out, Catch::Contains(o->get_name()));
+    const Run top = run_zdd({"--help"}, d);
+    CHECK_THAT(top.out, Catch::Contains("-v,--verbose") && Catch::Contains("-q,--quiet") &&
+                            Catch::Contains("--state-dir"));
 }

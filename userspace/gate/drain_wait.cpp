@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/logging.hpp"
 #include "gate/app_report.hpp"
 #include "gate/http_client.hpp"
 
@@ -317,7 +318,7 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
                     std::to_string(std::chrono::ceil<std::chrono::seconds>(min_end - now).count()) +
                     "s more";
             if (!r.app_note.empty()) line += " [" + r.app_note + "]";
-            log << line << std::endl;
+            if (logging::shows(spdlog::level::info)) log << line << std::endl;  // -q: none
             if (o.on_progress) o.on_progress(r);
             last_reason = r.verdict.reason;
             next_progress = now + o.progress_every;

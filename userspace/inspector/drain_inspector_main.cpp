@@ -3,9 +3,14 @@
 // 3 serve's address in use.
 #include <CLI/CLI.hpp>
 
+#include <functional>
 #include <iostream>
 #include <string>
+#include <vector>
 
+#include "common/logging.hpp"
+#include "common/verbosity_option.hpp"
+#include "common/parent_options.hpp"
 #include "common/version.hpp"
 #include "common/duration_option.hpp"
 #include "gate/app_report.hpp"
@@ -34,7 +39,13 @@ void add_ports(CLI::App* cmd, std::vector<int>& ports, bool required) {
     if (required) opt->required()->expected(1);
 }
 
+constexpr const char* kMonitorGroup = "Monitor options";
+
+// The monitor's options: on the app too, so `drain-inspector --backend sock_diag snapshot`
+// works as `drain-inspector snapshot --backend sock_diag` does.
 void add_common(CLI::App* cmd, CommonOptions& c) {
+    const std::string saved = cmd->option_defaults()->get_group();
+    cmd->option_defaults()->group(kMonitorGroup);
     cmd->add_option("--backend", c.backend,
                     "auto (BPF, or sock_diag when BPF cannot load), bpf or sock_diag")
         ->check(CLI::IsMember({"auto", "bpf", "sock_diag"}))
@@ -54,11 +65,21 @@ void add_common(CLI::App* cmd, CommonOptions& c) {
     cmd->add_option("--max-sockets", c.max_sockets,
                     "BPF: sockets tracked at once (beyond it the counts say incomplete)")
         ->check(CLI::Range(1u, 1u << 24));
+    cmd->option_defaults()->group(saved);
 }
+
+// One subcommand: its ports and monitor options, and what runs it.
+struct Command {
+    CLI::App* app = nullptr;
+    std::vector<int> ports;
+    CommonOptions* common = nullptr;
+    std::function<int()> run;
+};
 
 }  // namespace
 
 int main(int argc, char** argv) {
+    drainmon::logging::setup(drainmon::logging::Verbosity::normal);  // -v/-q once parsed
     CLI::App app{
         "drain-inspector: what the kernel knows about the TCP connections of a local port -\n"
         "counts per state, and each connection's class (active, idle keepalive, stuck,\n"
@@ -73,26 +94,43 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     app.set_version_flag("--version", zdd_build::version_line(kProgram));
 
-    std::vector<int> snap_ports, wait_ports, watch_ports, metrics_ports, serve_ports;
+    auto verbosity = drainmon::logging::Verbosity::normal;
+    drainmon::logging::add_verbosity_flags(app, verbosity);
+    CommonOptions before;
+    add_common(&app, before);
+
+    std::vector<Command> commands;
+    // Registers the subcommand with its ports and monitor options; `run` is set by the caller.
+    auto command = [&](const char* name, const char* what, CommonOptions& common,
+                       bool port_required) -> Command& {
+        Command& c = commands.emplace_back();
+        c.app = app.add_subcommand(name, what);
+        c.common = &common;
+        add_ports(c.app, c.ports, port_required);
+        add_common(c.app, common);
+        return c;
+    };
+    commands.reserve(5);
 
     SnapshotOptions snap_o;
-    auto* snap = app.add_subcommand(
-        "snapshot",
-        "Print the counts per port and every connection with its class and reason, once\n"
-        "(a table, or one JSON object with --json for scripts).");
-    add_ports(snap, snap_ports, false);
-    add_common(snap, snap_o.common);
+    auto* snap = command("snapshot",
+                         "Print the counts per port and every connection with its class and "
+                         "reason, once\n(a table, or one JSON object with --json for scripts).",
+                         snap_o.common, false)
+                     .app;
+    commands.back().run = [&] { return run_snapshot(snap_o); };
     snap->add_flag("--json", snap_o.json, "One JSON object instead of the table");
 
     WaitOptions wait_o;
-    auto* wait = app.add_subcommand(
-        "wait",
-        "The drain gate: block until PORT carries no more work, then exit 0. Active\n"
-        "connections always hold it; idle keepalives hold it unless the app reports (or\n"
-        "--idle-ok); stuck ones are listed and hold it only with --strict. On timeout it\n"
-        "prints what is left and exits 1. Usable as a preStop hook.");
-    add_ports(wait, wait_ports, true);
-    add_common(wait, wait_o.common);
+    auto* wait =
+        command("wait",
+                "The drain gate: block until PORT carries no more work, then exit 0. Active\n"
+                "connections always hold it; idle keepalives hold it unless the app reports (or\n"
+                "--idle-ok); stuck ones are listed and hold it only with --strict. On timeout it\n"
+                "prints what is left and exits 1. Usable as a preStop hook.",
+                wait_o.common, true)
+            .app;
+    commands.back().run = [&] { return run_wait(wait_o); };
     wait->add_option("-t,--timeout", wait_o.timeout_s,
                      "Seconds to wait at most (up to 2592000, 30 days); 0 waits forever")
         ->envname("DRAIN_TIMEOUT")
@@ -132,12 +170,12 @@ int main(int argc, char** argv) {
                      "neither hold the drain nor count; listed as ignored");
 
     WatchOptions watch_o;
-    auto* watch = app.add_subcommand(
-        "watch",
-        "A live view like top: counts per class and the connections, refreshed until "
-        "Ctrl-C.");
-    add_ports(watch, watch_ports, false);
-    add_common(watch, watch_o.common);
+    auto* watch = command("watch",
+                          "A live view like top: counts per class and the connections, "
+                          "refreshed until Ctrl-C.",
+                          watch_o.common, false)
+                      .app;
+    commands.back().run = [&] { return run_watch(watch_o); };
     watch->add_option("-i,--interval", watch_o.interval_s, "Seconds between refreshes")
         ->check(drainmon::duration_check(drainmon::ZeroIs::refused))
         ->capture_default_str();
@@ -147,26 +185,27 @@ int main(int argc, char** argv) {
         ->check(CLI::NonNegativeNumber);
 
     MetricsOptions metrics_o;
-    auto* metrics = app.add_subcommand(
-        "metrics",
-        "Prometheus text exposition of the counts and classes, on stdout or written\n"
-        "atomically as DIR/drain_inspector.prom for node_exporter's textfile collector.");
-    add_ports(metrics, metrics_ports, false);
-    add_common(metrics, metrics_o.common);
+    auto* metrics =
+        command("metrics",
+                "Prometheus text exposition of the counts and classes, on stdout or written\n"
+                "atomically as DIR/drain_inspector.prom for node_exporter's textfile collector.",
+                metrics_o.common, false)
+            .app;
+    commands.back().run = [&] { return run_metrics(metrics_o); };
     metrics
         ->add_option("--textfile-dir", metrics_o.textfile_dir,
                      "Directory to write drain_inspector.prom into (temp file + rename)")
         ->check(CLI::ExistingDirectory);
 
     ServeOptions serve_o;
-    auto* serve = app.add_subcommand(
-        "serve",
-        "Serve the same metrics on HTTP GET /metrics (a fresh snapshot per scrape) "
-        "until SIGINT/SIGTERM.");
+    auto* serve = command("serve",
+                          "Serve the same metrics on HTTP GET /metrics (a fresh snapshot per "
+                          "scrape) until SIGINT/SIGTERM.",
+                          serve_o.common, false)
+                      .app;
+    commands.back().run = [&] { return run_serve(serve_o); };
     serve->add_option("-l,--listen", serve_o.listen, "ADDR:PORT to listen on, e.g. 127.0.0.1:9187")
         ->required();
-    add_ports(serve, serve_ports, false);
-    add_common(serve, serve_o.common);
 
     try {
         app.parse(argc, argv);
@@ -184,29 +223,14 @@ int main(int argc, char** argv) {
         return kExitUsage;
     }
 
-    auto ports_of = [](const std::vector<int>& v) {
-        return std::vector<uint16_t>(v.begin(), v.end());
-    };
+    drainmon::logging::setup(verbosity);
     try {
-        if (snap->parsed()) {
-            snap_o.common.ports = ports_of(snap_ports);
-            return run_snapshot(snap_o);
-        }
-        if (wait->parsed()) {
-            wait_o.common.ports = ports_of(wait_ports);
-            return run_wait(wait_o);
-        }
-        if (watch->parsed()) {
-            watch_o.common.ports = ports_of(watch_ports);
-            return run_watch(watch_o);
-        }
-        if (metrics->parsed()) {
-            metrics_o.common.ports = ports_of(metrics_ports);
-            return run_metrics(metrics_o);
-        }
-        if (serve->parsed()) {
-            serve_o.common.ports = ports_of(serve_ports);
-            return run_serve(serve_o);
+        for (Command& c : commands) {
+            if (!c.app->parsed()) continue;
+            drainmon::take_parent_options(
+                app, *c.app, [](const CLI::Option& o) { return o.get_group() == kMonitorGroup; });
+            c.common->ports.assign(c.ports.begin(), c.ports.end());
+            return c.run();
         }
     } catch (const std::exception& e) {
         // Backend setup, token file, 401, bad --listen, ...: all configuration or setup.

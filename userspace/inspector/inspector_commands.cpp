@@ -49,7 +49,7 @@ std::unique_ptr<Backend> open_backend(const CommonOptions& o, bool one_shot) {
     }
     std::string note;
     auto backend = make_backend(kind, backend_options(o), &note);
-    if (!note.empty()) std::cerr << "[WARN] " << note << std::endl;
+    if (!note.empty()) spdlog::warn("{}", note);
     return backend;
 }
 
@@ -60,8 +60,7 @@ void stay_resident(Backend& backend) {
         if (!bpf->pin())
             spdlog::info("another process's monitor is resident in this namespace; not pinning");
     } catch (const BackendError& e) {
-        std::cerr << "[WARN] not resident (one-shot commands load their own monitor): " << e.what()
-                  << std::endl;
+        spdlog::warn("not resident (one-shot commands load their own monitor): {}", e.what());
     }
 }
 

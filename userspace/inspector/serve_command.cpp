@@ -13,6 +13,8 @@
 #include <mutex>
 #include <thread>
 
+#include <spdlog/spdlog.h>
+
 #include "inspector/inspector_commands.hpp"
 #include "render/prometheus_text.hpp"
 #include "inspector/stop_signals.hpp"
@@ -133,7 +135,7 @@ int run_serve(const ServeOptions& o) {
             }
         }
     });
-    std::cerr << "[INFO] serving metrics on http://" << o.listen << "/metrics" << std::endl;
+    spdlog::info("serving metrics on http://{}/metrics", o.listen);
     bool ok = svr.listen_after_bind();
     uint64_t one = 1;
     if (::write(done.get(), &one, sizeof one) < 0) std::perror("eventfd write");

@@ -6,6 +6,8 @@
 #include <iostream>
 #include <optional>
 
+#include <spdlog/spdlog.h>
+
 #include "gate/app_report.hpp"
 #include "gate/drain_gate.hpp"
 #include "gate/drain_wait.hpp"
@@ -82,9 +84,8 @@ int run_wait(const WaitOptions& o) {
     const GateVerdict& v = r.verdict;
     // What the wait cost the monitor, for people and tests that bound it (issue 10).
     if (r.end != DrainEnd::unauthorized)
-        std::cerr << "[INFO] monitor " << backend->name() << ": " << r.walks << " walks, "
-                  << r.count_reads << " counter reads"
-                  << (r.from_counts ? "; the end came from the counters" : "") << std::endl;
+        spdlog::info("monitor {}: {} walks, {} counter reads{}", backend->name(), r.walks,
+                     r.count_reads, r.from_counts ? "; the end came from the counters" : "");
     char took[32];
     std::snprintf(took, sizeof took, "%.2fs", r.waited_s);
 
@@ -117,8 +118,8 @@ int run_wait(const WaitOptions& o) {
         case DrainEnd::interrupted:
             break;
     }
-    std::cerr << "[WARN] interrupted by " << (r.signal == SIGINT ? "SIGINT" : "SIGTERM")
-              << " while port " << port << " was not drained: " << v.reason << std::endl;
+    spdlog::warn("interrupted by {} while port {} was not drained: {}",
+                 r.signal == SIGINT ? "SIGINT" : "SIGTERM", port, v.reason);
     return 128 + r.signal;
 }
 

@@ -672,30 +672,32 @@ uint32_t BpfBackend::hz() const {
     return impl_->hz;
 }
 
-std::vector<BpfBackend::BpfObjectId> BpfBackend::programs() const {
-    std::vector<BpfObjectId> out;
-    if (!impl_->skel) return out;
-    bpf_program* prog;
-    bpf_object__for_each_program(prog, impl_->skel->obj) {
-        bpf_prog_info info{};
+namespace {
+
+// Name and kernel id of each program or map of `obj`: `next` walks them (libbpf's
+// bpf_object__next_program/_map), `fd` gives each one's fd, Info is its bpf_*_info.
+template <typename Info, typename Next, typename Fd>
+std::vector<BpfBackend::BpfObjectId> object_ids(bpf_object* obj, Next next, Fd fd) {
+    std::vector<BpfBackend::BpfObjectId> out;
+    if (!obj) return out;
+    for (auto* o = next(obj, nullptr); o; o = next(obj, o)) {
+        Info info{};
         uint32_t len = sizeof info;
-        if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) == 0)
-            out.push_back({info.name, info.id});
+        if (bpf_obj_get_info_by_fd(fd(o), &info, &len) == 0) out.push_back({info.name, info.id});
     }
     return out;
 }
 
+}  // namespace
+
+std::vector<BpfBackend::BpfObjectId> BpfBackend::programs() const {
+    return object_ids<bpf_prog_info>(impl_->skel ? impl_->skel->obj : nullptr,
+                                     bpf_object__next_program, bpf_program__fd);
+}
+
 std::vector<BpfBackend::BpfObjectId> BpfBackend::maps() const {
-    std::vector<BpfObjectId> out;
-    if (!impl_->skel) return out;
-    bpf_map* map;
-    bpf_object__for_each_map(map, impl_->skel->obj) {
-        bpf_map_info info{};
-        uint32_t len = sizeof info;
-        if (bpf_obj_get_info_by_fd(bpf_map__fd(map), &info, &len) == 0)
-            out.push_back({info.name, info.id});
-    }
-    return out;
+    return object_ids<bpf_map_info>(impl_->skel ? impl_->skel->obj : nullptr, bpf_object__next_map,
+                                    bpf_map__fd);
 }
 
 }  // namespace drainmon

@@ -107,7 +107,7 @@ bool InetDiag::request(const DiagQuery& q, uint16_t type, int family, const Visi
         }
         if (n == 0) throw BackendError("sock_diag: netlink socket closed by the kernel");
         int left = static_cast<int>(n);
-        for (auto* h = reinterpret_cast<nlmsghdr*>(buf_.data()); NLMSG_OK(h, left);
+        for (auto* h = reinterpret_cast<nlmsghdr*>(buf_.data()); nlmsg_ok(h, left);
              h = NLMSG_NEXT(h, left)) {
             if (h->nlmsg_seq != nlh->nlmsg_seq) continue;  // left over from an older dump
             if (h->nlmsg_type == NLMSG_DONE) return true;

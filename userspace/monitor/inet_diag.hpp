@@ -4,6 +4,7 @@
 #pragma once
 
 #include <linux/inet_diag.h>
+#include <linux/netlink.h>
 #include <linux/tcp.h>
 
 #include <cstdint>
@@ -13,6 +14,12 @@
 #include "common/unique_fd.hpp"
 
 namespace drainmon {
+
+// NLMSG_OK without the macro's signed/unsigned comparison (clang's -Wsign-compare warns on it).
+inline bool nlmsg_ok(const nlmsghdr* h, int len) {
+    return len >= static_cast<int>(sizeof(nlmsghdr)) && h->nlmsg_len >= sizeof(nlmsghdr) &&
+           h->nlmsg_len <= static_cast<unsigned>(len);
+}
 
 struct DiagQuery {
     uint32_t states = 0;      // bit (1 << state) per TCP state wanted (ZDD_TCP_* numbering)

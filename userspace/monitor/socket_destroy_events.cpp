@@ -1,5 +1,7 @@
 #include "monitor/socket_destroy_events.hpp"
 
+#include "monitor/inet_diag.hpp"
+
 #include <arpa/inet.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
@@ -35,7 +37,7 @@ bool SocketDestroyEvents::drain(const std::set<uint16_t>& ports) {
             return hit;  // EAGAIN: nothing more queued
         }
         int left = static_cast<int>(n);
-        for (auto* h = reinterpret_cast<nlmsghdr*>(buf_.data()); NLMSG_OK(h, left);
+        for (auto* h = reinterpret_cast<nlmsghdr*>(buf_.data()); nlmsg_ok(h, left);
              h = NLMSG_NEXT(h, left)) {
             if (h->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg))) continue;
             const auto* r = static_cast<const inet_diag_msg*>(NLMSG_DATA(h));
