@@ -37,8 +37,9 @@ std::string env_name_for(const std::string& long_name) {
 namespace {
 
 // Group titles, as --help shows them; finalize() reads only options of these groups.
-constexpr const char* kGroupTitle[] = {"Common options", "nginx options",  "Drain options",
-                                       "Deploy options", "Launch options", "Metrics options"};
+constexpr const char* kGroupTitle[] = {"Common options",  "nginx options",  "Drain options",
+                                       "Deploy options",  "Launch options", "Metrics options",
+                                       "Monitor options", "Runner options"};
 
 void add_common(CLI::App& app, Config& c) {
     // CLI11's own config/env handling is not used: finalize() applies them in the documented
@@ -154,6 +155,9 @@ void add_options(CLI::App& app, Config& c, unsigned groups) {
     using Adder = void (*)(CLI::App&, Config&);
     constexpr Adder adders[] = {add_common, add_nginx,   add_drain,   add_deploy,
                                 add_launch, add_metrics, add_monitor, add_runner};
+    // One title per adder, in OptionGroup's bit order.
+    static_assert(std::size(adders) == std::size(kGroupTitle));
+    static_assert(kAllOptions == (1u << std::size(adders)) - 1);
     const std::string saved = app.option_defaults()->get_group();
     for (std::size_t i = 0; i < std::size(adders); ++i) {
         if (!(groups & (1u << i))) continue;
