@@ -15,30 +15,11 @@ class UpperLevel : public spdlog::custom_flag_formatter {
   public:
     void format(const spdlog::details::log_msg& m, const std::tm&,
                 spdlog::memory_buf_t& dest) override {
-        std::string_view name;
-        switch (m.level) {
-            case spdlog::level::trace:
-                name = "TRACE";
-                break;
-            case spdlog::level::debug:
-                name = "DEBUG";
-                break;
-            case spdlog::level::info:
-                name = "INFO";
-                break;
-            case spdlog::level::warn:
-                name = "WARN";
-                break;
-            case spdlog::level::err:
-                name = "ERROR";
-                break;
-            case spdlog::level::critical:
-                name = "CRITICAL";
-                break;
-            default:
-                name = "LOG";
-                break;
-        }
+        // spdlog's level order: trace, debug, info, warn, err, critical.
+        static constexpr std::string_view kNames[] = {"TRACE", "DEBUG", "INFO",
+                                                      "WARN",  "ERROR", "CRITICAL"};
+        const auto i = static_cast<size_t>(m.level);
+        const std::string_view name = i < std::size(kNames) ? kNames[i] : "LOG";
         dest.append(name.data(), name.data() + name.size());
     }
     std::unique_ptr<spdlog::custom_flag_formatter> clone() const override {
