@@ -242,6 +242,8 @@ std::string trim(std::string_view s) {
 // `key = value` lines (the INI/TOML subset zdd.conf uses): '#' and ';' comment lines, a
 // [default] header, values optionally quoted or a [a, b] list. Errors name the file, the line
 // and (when it is a key) the key; no part of a line's value is ever echoed.
+std::map<std::string, FileEntry> parse_config_text(std::string_view text, const std::string& path);
+
 std::map<std::string, FileEntry> read_config_file(const std::string& path) {
     if (!std::filesystem::is_regular_file(path))
         throw ConfigError("config file " + printable(path) + " does not exist or is not a file");
@@ -252,6 +254,10 @@ std::map<std::string, FileEntry> read_config_file(const std::string& path) {
     if (text.size() > (1u << 20))
         throw ConfigError("config file " + printable(path) +
                           ": larger than 1 MiB, not a config file");
+    return parse_config_text(text, path);
+}
+
+std::map<std::string, FileEntry> parse_config_text(std::string_view text, const std::string& path) {
     std::map<std::string, FileEntry> out;
     std::size_t lineno = 0, pos = 0;
     while (pos < text.size()) {
@@ -340,6 +346,12 @@ void check_seconds(const char* name, double v, drainmon::ZeroIs zero, const Orig
 }
 
 }  // namespace
+
+std::map<std::string, std::string> config_settings(std::string_view text, const std::string& path) {
+    std::map<std::string, std::string> out;
+    for (auto& [key, entry] : parse_config_text(text, path)) out[key] = entry.value;
+    return out;
+}
 
 void finalize(CLI::App& app, Config& c, const EnvLookup& env) {
     auto lookup = [&](const std::string& name) -> std::optional<std::string> {

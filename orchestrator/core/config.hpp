@@ -17,7 +17,9 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
+#include <string_view>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -95,6 +97,10 @@ enum OptionGroup : unsigned {
     kRunnerOptions = 1u << 7,   // --runner, --systemctl
     kAllOptions = (1u << 8) - 1,
 };
+
+// The key = value settings of a config file's text as finalize() reads them (keys with '-',
+// quotes and lists undone). Throws ConfigError naming `path` and the line.
+std::map<std::string, std::string> config_settings(std::string_view text, const std::string& path);
 
 // Registers the options of `groups` on `app` (a command or subcommand), bound to `cfg`. Call
 // once per app. A config file may hold any zdd option: keys of groups not taken are ignored.

@@ -96,35 +96,14 @@ std::vector<std::pair<std::string, std::string>> settings_of(const Config& c) {
     return out;
 }
 
-std::string trim(const std::string& s) {
-    auto b = s.find_first_not_of(" \t\r");
-    if (b == std::string::npos) return "";
-    auto e = s.find_last_not_of(" \t\r");
-    return s.substr(b, e - b + 1);
-}
-
-// key=value lines of a config file (comments and blanks skipped, `_` read as `-`, quotes off).
-std::map<std::string, std::string> config_settings(const std::string& text) {
-    std::map<std::string, std::string> m;
-    std::size_t pos = 0;
-    while (pos <= text.size()) {
-        auto nl = text.find('\n', pos);
-        std::string line = trim(text.substr(pos, nl == std::string::npos ? nl : nl - pos));
-        pos = nl == std::string::npos ? text.size() + 1 : nl + 1;
-        if (line.empty() || line[0] == '#' || line[0] == ';') continue;
-        auto eq = line.find('=');
-        if (eq == std::string::npos) {
-            m["?" + line] = "";  // not a setting: the file is not init's
-            continue;
-        }
-        std::string k = trim(line.substr(0, eq)), v = trim(line.substr(eq + 1));
-        for (auto& ch : k)
-            if (ch == '_') ch = '-';
-        if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front())
-            v = v.substr(1, v.size() - 2);
-        m[k] = v;
+// An existing config file's settings, read as zdd reads it; a file zdd would refuse is not
+// init's ("?" marks it).
+std::map<std::string, std::string> existing_settings(const std::string& text) {
+    try {
+        return config_settings(text, "(existing config)");
+    } catch (const ConfigError&) {
+        return {{"?", ""}};
     }
-    return m;
 }
 
 std::string random_token() {
@@ -283,7 +262,7 @@ class InitRun {
             for (const auto& [k, v] : want) text += k + "=" + v + "\n";
             auto& c = add("config file", o_.config_out, text, 0644);
             if (c.old && c.verdict != Verdict::unchanged) {
-                auto have = config_settings(*c.old);
+                auto have = existing_settings(*c.old);
                 if (have.empty()) {
                     c.verdict = Verdict::replace;
                     c.why = "it sets nothing: the packaged, commented-out file";
