@@ -42,7 +42,9 @@ includes() {  # WORD LINE...: WORD is among the offers
 
 expect "deploy status rollback drain doctor init install-units --help" zdd ""
 expect "init install-units" zdd in
-expect "--dry-run --drain-timeout" zdd init --d
+# Each subcommand offers its own options: init takes no drain options.
+expect "--dry-run" zdd init --d
+expect "--drain-timeout" zdd deploy --dr
 expect "--force" zdd init --fo
 expect "blue green" zdd drain --color ""
 expect "bpf" zdd status --backend b
