@@ -188,6 +188,13 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
     bool view_incomplete = false;
     int64_t view_count = -1;            // the counters' figure at the last walk
     std::array<int64_t, 4> view_app{};  // and the app's (app_figures())
+    // The count at or under which every socket the last view saw as blocking may be gone: what
+    // did not block, plus our own polls that may still be open. A walk is wanted there, and
+    // the kernel wakes us for the close that gets there.
+    auto blocking_gone_at = [&] {
+        return connections(view_counts) - blocking(view_counts, r.app, o.policy) + view->own +
+               polls_since_walk;
+    };
 
     for (;;) {
         auto now = Clock::now();
@@ -268,20 +275,13 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
                                 now - view->at >= kViewMaxAge;
         bool want_walk = !view || at_deadline || (progress_due && view_stale) ||
                          (class_change && now >= *class_change);
-        if (view && !app_blocks(r.app)) {
-            // Every socket the last walk saw as blocking may be gone: the count, less our own
-            // polls that may still be open, fits in what did not block.
-            int64_t others = std::max<int64_t>(0, count - view->own - polls_since_walk);
-            if (others <= connections(view_counts) - blocking(view_counts, r.app, o.policy))
-                want_walk = true;
-        }
+        if (view && !app_blocks(r.app) && count <= blocking_gone_at()) want_walk = true;
         const bool walk_now = want_walk && (!view || at_deadline || now >= next_walk_ok);
         if (walk_now) {
             // The last view's sockets go first: one view in memory at a time, not two.
             std::vector<SocketSample>().swap(r.snapshot.sockets);
             for (auto* list : {&r.verdict.blocking, &r.verdict.stuck, &r.verdict.ignored})
                 std::vector<SocketSample>().swap(*list);
-            view.reset();
             view = walk_port(backend, o.port, own_polls, count);
             view_count = count;
             view_app = app_figures(r.app);
@@ -329,9 +329,7 @@ DrainResult wait_for_drain(Backend& backend, const DrainWaitOptions& o, std::ost
         // counts work and no early poll is due yet. The kernel skips the others.
         int64_t wake_at = 0;
         if (view && !app_blocks(r.app) && !(want_walk && !walk_now))
-            wake_at = std::max<int64_t>(0, connections(view_counts) -
-                                               blocking(view_counts, r.app, o.policy) + view->own +
-                                               polls_since_walk);
+            wake_at = std::max<int64_t>(0, blocking_gone_at());
         if (app && app_blocks(r.app) && next_poll > last_poll + kMinEarlyPollGap)
             wake_at = std::max<int64_t>(wake_at, count - 1);
         backend.wake_at(o.port, wake_at);
