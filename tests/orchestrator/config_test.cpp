@@ -363,7 +363,8 @@ Config parse_sub(const std::vector<std::string>& args) {
     for (auto& a : args) argv.push_back(a.c_str());
     app.parse(static_cast<int>(argv.size()), argv.data());
     take_parent_options(app, *status);
-    finalize(*status, cfg, [](const std::string&) { return std::nullopt; });
+    finalize(
+        *status, cfg, [](const std::string&) { return std::nullopt; }, "");
     return cfg;
 }
 
