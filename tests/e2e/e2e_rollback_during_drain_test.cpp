@@ -15,16 +15,36 @@
 using namespace std::chrono_literals;
 using zdd_e2e::E2eHost;
 
+namespace {
+
+// Blue deployed (its first deploy) and its pid.
+int deploy_blue(E2eHost& h) {
+    REQUIRE(h.zdd("deploy", {h.demo_app_binary()}).status == 0);
+    return h.pid_of("blue");
+}
+
+// Blue deployed with a stream of `stream_s` seconds on it, then a deploy of green with
+// DRAIN_TIMEOUT=0 left running in its drain (stderr in deploy.err).
+struct EndlessDrain {
+    int blue_pid;
+    std::string out, err;
+    zdd_test::Subprocess curl, deploy;
+    EndlessDrain(E2eHost& h, int stream_s)
+        : blue_pid(deploy_blue(h)),
+          out((h.dir() / "stream.txt").string()),
+          err((h.dir() / "deploy.err").string()),
+          curl(zdd_e2e::open_blue_stream(h, out, stream_s)),
+          deploy(h.zdd_async("deploy", {h.demo_app_binary()}, {{"DRAIN_TIMEOUT", "0"}}, err)) {
+        REQUIRE(h.wait_phase("draining", 30s));
+    }
+};
+
+}  // namespace
+
 TEST_CASE("e2e rollback during a deploy's endless drain takes it over", "[e2e]") {
     E2eHost h;
-    REQUIRE(h.zdd("deploy", {h.demo_app_binary()}).status == 0);
-    const int blue_pid = h.pid_of("blue");
-    const std::string out = (h.dir() / "stream.txt").string();
-    auto curl = zdd_e2e::open_blue_stream(h, out, 8);
-
-    const std::string err = (h.dir() / "deploy.err").string();
-    auto deploy = h.zdd_async("deploy", {h.demo_app_binary()}, {{"DRAIN_TIMEOUT", "0"}}, err);
-    REQUIRE(h.wait_phase("draining", 30s));
+    EndlessDrain d(h, 8);
+    auto& [blue_pid, out, err, curl, deploy] = d;
     REQUIRE(h.color_through_nginx() == "green");
     const int green_pid = h.pid_of("green");
     // A stream on green too (nginx sends everything there now): the rollback drains it.
@@ -63,14 +83,8 @@ TEST_CASE("e2e rollback during a deploy's endless drain takes it over", "[e2e]")
 
 TEST_CASE("e2e rollback gives up after 10 s on a drainer that does not stand down", "[e2e]") {
     E2eHost h;
-    REQUIRE(h.zdd("deploy", {h.demo_app_binary()}).status == 0);
-    const int blue_pid = h.pid_of("blue");
-    const std::string out = (h.dir() / "stream.txt").string();
-    auto curl = zdd_e2e::open_blue_stream(h, out, 25);
-
-    const std::string err = (h.dir() / "deploy.err").string();
-    auto deploy = h.zdd_async("deploy", {h.demo_app_binary()}, {{"DRAIN_TIMEOUT", "0"}}, err);
-    REQUIRE(h.wait_phase("draining", 30s));
+    EndlessDrain d(h, 25);
+    auto& [blue_pid, out, err, curl, deploy] = d;
     // A stopped drainer cannot act on SIGUSR1 (it stays pending): the wait for the lock is
     // bounded, and nothing changes.
     deploy.signal(SIGSTOP);
@@ -95,8 +109,7 @@ TEST_CASE("e2e rollback gives up after 10 s on a drainer that does not stand dow
 
 TEST_CASE("e2e rollback takes over a `zdd drain` in step 5 too", "[e2e]") {
     E2eHost h;
-    REQUIRE(h.zdd("deploy", {h.demo_app_binary()}).status == 0);
-    const int blue_pid = h.pid_of("blue");
+    const int blue_pid = deploy_blue(h);
     const std::string out = (h.dir() / "stream.txt").string();
     auto curl = zdd_e2e::open_blue_stream(h, out, 8);
 
