@@ -1,7 +1,9 @@
 // The held canary (--shift-hold, --weights): a release whose /health starts failing during the
 // hold is backed out by itself (old color alone again, the canary drained: a stream on it gets
 // every event, then stopped, exit 19) while wrk (Connection: close) through nginx sees no
-// error; a good one goes on.
+// error; one whose process dies in the hold too; a good one goes on.
+#include <signal.h>
+
 #include <catch2/catch.hpp>
 #include <iostream>
 #include <thread>
@@ -18,9 +20,9 @@ TEST_CASE("e2e a canary that fails /health during the hold is backed out", "[e2e
     E2eHost h;
     REQUIRE(h.zdd("deploy", {h.demo_app_binary()}).status == 0);
     const int blue_pid = h.pid_of("blue");
-    // The new release's /health answers 503 once it is up 4 s: after step 2, during the hold.
+    // The new release's /health answers 503 once it is up 6 s: after step 2, during the hold.
     const auto env_file = h.dir() / "canary.env";
-    zdd_test::write_text(env_file, "FAIL_HEALTH_AFTER_S=4\n");
+    zdd_test::write_text(env_file, "FAIL_HEALTH_AFTER_S=6\n");
 
     zdd_load::WrkLoad wrk("http://127.0.0.1:" + std::to_string(h.nginx_port()) + "/", 1, 4, 120s,
                           {"Connection: close"}, (h.dir() / "wrk.txt").string());
@@ -69,6 +71,34 @@ TEST_CASE("e2e a canary that fails /health during the hold is backed out", "[e2e
     CHECK(j["colors"]["green"]["release"] == "");  // never a rollback target
     CHECK(j["last_error"].get<std::string>().find("canary green failed") != std::string::npos);
     CHECK(j["deploy"]["phase"] == "done");
+}
+
+TEST_CASE("e2e a canary whose process dies during the hold is backed out", "[e2e]") {
+    E2eHost h;
+    REQUIRE(h.zdd("deploy", {h.demo_app_binary()}).status == 0);
+    const std::string err_path = (h.dir() / "deploy.err").string();
+    auto deploy = h.zdd_async("deploy", {h.demo_app_binary(), "--shift-hold", "60"}, {}, err_path);
+    // In the hold itself (step 3's probe has confirmed green).
+    REQUIRE(zdd_test::wait_until(
+        [&] {
+            return zdd_e2e::read_file(err_path).find("holding these weights") != std::string::npos;
+        },
+        30s));
+    const int green_pid = h.pid_of("green");
+    REQUIRE(green_pid > 0);
+    REQUIRE(::kill(green_pid, SIGKILL) == 0);
+    CHECK(deploy.wait(60s) == 19);
+    const std::string err = zdd_e2e::read_file(err_path);
+    INFO(err);
+    // The process check finds it, or /health when the kill lands inside a check (between the
+    // two); deploy_flow_test pins the process check itself.
+    CHECK((err.find("canary green failed during the hold: green's process exited") !=
+               std::string::npos ||
+           err.find("canary green failed during the hold: green's /health") != std::string::npos));
+    CHECK(h.color_through_nginx() == "blue");
+    auto j = nlohmann::json::parse(h.zdd("status", {"--json"}).out);
+    CHECK(j["active"] == "blue");
+    CHECK(j["colors"]["green"]["running"] == false);
 }
 
 TEST_CASE("e2e a canary that stays good through the hold takes the traffic", "[e2e]") {
