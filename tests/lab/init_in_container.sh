@@ -79,7 +79,7 @@ check "the stream got all 24 events and done" awk '
     /^event: done/ { done = 1 }
     END { exit !(done && !bad && last == 24) }' /tmp/stream.out
 
-echo "== the README's tour from PATH, as written (the app's port for 8080)"
+echo "== the README's tour from PATH, as written (init's ports for 8080; green 8091 serves)"
 run zdd status
 check "zdd status exits 0" test "$rc" -eq 0
 check "zdd status (no flags) reads init's config: port 8091 active" grep -q "active: green (port 8091)" /tmp/init-ct.out
@@ -88,19 +88,19 @@ check "zdd status --config /etc/zdd/zdd.conf says the same" grep -q "active: gre
 check "zdd status is on PATH" test "$(command -v zdd)" == /usr/bin/zdd
 run drain-inspector snapshot --port 8090
 check "drain-inspector snapshot --port 8090 exits 0" test "$rc" -eq 0
-run drain-inspector snapshot --port 8090 --json
-# perl's JSON::PP (no python3 in the container): one object naming the port.
+# stdout alone is the JSON; perl's JSON::PP reads it (no python3 in the container).
+drain-inspector snapshot --port 8091 --json >/tmp/snapshot.json || true
 # shellcheck disable=SC2016  # perl's own $/ and $j
-check "drain-inspector snapshot --port 8090 --json is one JSON object" \
-    perl -MJSON::PP -e 'local $/; my $j = decode_json(<STDIN>); exit !($j->{ports}[0]{port} == 8090)' \
-    </tmp/init-ct.out
-run drain-inspector wait --port 8090 --timeout 600 \
-    --health-url http://127.0.0.1:8090/health/deployment --token-file /opt/vibe-manager/config/deployment.env
+check "drain-inspector snapshot --port 8091 --json is one JSON object" \
+    perl -MJSON::PP -e 'local $/; my $j = decode_json(<STDIN>); exit !($j->{ports}[0]{port} == 8091)' \
+    </tmp/snapshot.json
+run drain-inspector wait --port 8091 --timeout 60 \
+    --health-url http://127.0.0.1:8091/health/deployment --token-file /opt/vibe-manager/config/deployment.env
 check "drain-inspector wait with init's token file exits 0" test "$rc" -eq 0
 mkdir -p /tmp/textfiles
-run drain-inspector metrics --port 8090 --textfile-dir /tmp/textfiles
+run drain-inspector metrics --port 8091 --textfile-dir /tmp/textfiles
 check "drain-inspector metrics --textfile-dir writes Prometheus text" \
-    grep -q '^zdd_tcp_connections{port="8090"' /tmp/textfiles/drain_inspector.prom
+    grep -q '^zdd_tcp_connections{port="8091"' /tmp/textfiles/drain_inspector.prom
 run zdd rollback
 check "zdd rollback exits 0" test "$rc" -eq 0
 check "the app answers through nginx after the rollback" \
