@@ -191,6 +191,52 @@ TEST_CASE("serve: 50 slow clients (a header line every 3 s) do not starve a scra
     CHECK(dropped == 50);
 }
 
+TEST_CASE("serve: more slow clients than workers, each a byte a second, do not starve a scrape") {
+    // A byte every second never trips a per-read timeout; with one worker per connection,
+    // 100 such clients held all 64 workers and every scrape waited behind them.
+    ServeUnderTest serve;
+    constexpr int kSlow = 100;
+    std::vector<UniqueFd> slow;
+    for (int i = 0; i < kSlow; ++i) {
+        slow.push_back(tcp_connect("127.0.0.1", serve.port));
+        send_all(slow.back().get(), "GET /metrics HTTP/1.1\r\nX-Slow: ");
+    }
+    std::atomic<bool> done{false};
+    std::thread drip([&] {
+        for (int round = 0; round < 12 && !done; ++round) {  // bounded: 12 s at most
+            for (int t = 0; t < 10 && !done; ++t) std::this_thread::sleep_for(100ms);
+            for (auto& fd : slow) send_all(fd.get(), "x");
+        }
+    });
+    // Each scrape must be answered while the drip goes on (the issue asks < 1 s; the bound
+    // here is looser for a busy CI machine, and far below the starvation it replaces).
+    int answered = 0;
+    for (int i = 0; i < 4; ++i) {
+        std::this_thread::sleep_for(1500ms);
+        httplib::Client cli("127.0.0.1", serve.port);
+        cli.set_connection_timeout(3);
+        cli.set_read_timeout(3);
+        auto res = cli.Get("/metrics");
+        if (res && res->status == 200 && res->body.find("zdd_") != std::string::npos) ++answered;
+    }
+    done = true;
+    drip.join();
+    CHECK(answered == 4);
+    // No slow client kept its connection: each was cut to make room or at the request deadline.
+    int cut = 0;
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    for (auto& fd : slow) {
+        char buf[4096];
+        bool closed = false;
+        while (!closed && std::chrono::steady_clock::now() < until) {
+            pollfd p{fd.get(), POLLIN, 0};
+            if (::poll(&p, 1, 100) > 0) closed = ::recv(fd.get(), buf, sizeof buf, 0) <= 0;
+        }
+        if (closed) ++cut;
+    }
+    CHECK(cut == kSlow);
+}
+
 TEST_CASE("serve: a 60 MB request body is refused without growing the process") {
     ServeUnderTest serve;
     const long peak_before = serve.peak_rss_kb();
