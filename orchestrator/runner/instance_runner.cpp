@@ -296,9 +296,8 @@ ProcessRef start_detached(const LaunchSpec& s) {
             ::getgrouplist(s.run_as.c_str(), gid, groups.data(), &n);
         }
         groups.resize(n);
-        // The instance must be able to write its own log after dropping privileges.
-        if (::fchown(log.get(), uid, gid) != 0) {
-        }
+        // The log is not chowned to the user: the instance writes through the fd opened here,
+        // and a file in the state dir owned by another user fails the next run's check.
     }
 
     std::map<std::string, std::string> env;

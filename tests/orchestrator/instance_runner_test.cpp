@@ -187,6 +187,12 @@ TEST_CASE("run-as switches user") {
     REQUIRE(log_has(s.log_file, "READY"));
     CHECK_THAT(zdd_test::read_text(s.log_file),
                Catch::Contains("UID=" + std::to_string(pw->pw_uid)));
+    // The instance writes through the fd zdd opened; the log stays zdd's, so the state dir
+    // check of the next run (d is laid out as a state dir: logs/green.log) still passes.
+    struct stat st {};
+    REQUIRE(::stat(s.log_file.c_str(), &st) == 0);
+    CHECK(st.st_uid == 0);
+    CHECK_NOTHROW(StateStore(d.path()).load());
 }
 
 TEST_CASE("an instance never holds zdd's deploy lock") {
