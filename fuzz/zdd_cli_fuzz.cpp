@@ -35,7 +35,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     zdd::add_options(app, cfg);
     try {
         app.parse(static_cast<int>(argv.size()), argv.data());
-        zdd::finalize(app, cfg, [](const std::string&) { return std::optional<std::string>(); });
+        zdd::finalize(
+            app, cfg, [](const std::string&) { return std::optional<std::string>(); }, "");
     } catch (const CLI::ParseError&) {
         return 0;
     } catch (const zdd::ConfigError& e) {

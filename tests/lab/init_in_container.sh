@@ -60,8 +60,10 @@ check "second init exits as the first" test "$rc" -eq "$first_rc"
 check "second init changes nothing" grep -q "nothing to change" /tmp/init-ct.out
 
 echo "== deploy the demo app, then a second deploy under a live stream"
-run zdd deploy "${CONF[@]}" /usr/bin/zdd-demo-app
-check "first deploy exits 0" test "$rc" -eq 0
+# No flags: zdd reads the /etc/zdd/zdd.conf init wrote (service, ports) by default.
+run zdd deploy /usr/bin/zdd-demo-app
+check "first deploy exits 0 with no flags (init's config read by default)" test "$rc" -eq 0
+check "it deployed init's service on init's first port" grep -q "8090" /tmp/init-ct.out
 check "the app answers through nginx" test "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1/health)" == 200
 curl -sS -N --max-time 120 "http://127.0.0.1/stream/test?duration=12&interval_ms=500" >/tmp/stream.out 2>&1 &
 stream=$!
@@ -77,8 +79,11 @@ check "the stream got all 24 events and done" awk '
     END { exit !(done && !bad && last == 24) }' /tmp/stream.out
 
 echo "== the tools from PATH"
-run zdd status "${CONF[@]}"
+run zdd status
 check "zdd status exits 0" test "$rc" -eq 0
+check "zdd status (no flags) reads init's config: port 8091 active" grep -q "active: green (port 8091)" /tmp/init-ct.out
+run zdd status "${CONF[@]}"
+check "zdd status --config /etc/zdd/zdd.conf says the same" grep -q "active: green (port 8091)" /tmp/init-ct.out
 check "zdd status is on PATH" test "$(command -v zdd)" == /usr/bin/zdd
 run drain-inspector snapshot --port 8090
 check "drain-inspector snapshot --port 8090 exits 0" test "$rc" -eq 0
