@@ -17,6 +17,9 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr std::size_t kMaxBody = 64 * 1024;  // scrapes are GETs; a body is refused (413)
+// cpp-httplib bounds each header line, not their number: 60 MB of short header lines grew the
+// process by 150 MB. A scrape's request is a few hundred bytes.
+constexpr std::size_t kMaxRequestBytes = 64 * 1024;
 
 // The connection a worker thread serves, so the pre-routing handler can mark it read.
 thread_local bool* tl_reading = nullptr;
@@ -58,13 +61,14 @@ class DeadlineStream final : public httplib::Stream {
     }
     ssize_t read(char* ptr, size_t size) override {
         if (pos_ == len_) {
-            if (!is_readable()) return -1;
+            if (total_ >= kMaxRequestBytes || !is_readable()) return -1;
             ssize_t n;
-            do n = ::recv(sock_, buf_, sizeof buf_, 0);
+            do n = ::recv(sock_, buf_, std::min(sizeof buf_, kMaxRequestBytes - total_), 0);
             while (n < 0 && errno == EINTR);
             if (n <= 0) return n;
             pos_ = 0;
             len_ = static_cast<size_t>(n);
+            total_ += len_;
         }
         const size_t n = std::min(size, len_ - pos_);
         std::copy_n(buf_ + pos_, n, ptr);
@@ -100,6 +104,7 @@ class DeadlineStream final : public httplib::Stream {
     char buf_[4096];
     size_t pos_ = 0;
     size_t len_ = 0;
+    size_t total_ = 0;  // bytes read from the connection
 };
 
 // cpp-httplib's default sets SO_REUSEPORT, which let a second serve bind the same address and

@@ -1,5 +1,6 @@
 // A cpp-httplib server for a port others can reach (drain-inspector serve): one request per
-// connection, no request body (413), short read/write timeouts, an exclusive bind, and slow
+// connection of at most 64 KiB, no request body (413), short read/write timeouts, an exclusive
+// bind, and slow
 // clients that cannot starve the others. cpp-httplib gives each connection a worker while it
 // reads the request and only bounds each read, so clients sending a byte a second could hold
 // every worker forever. Here reading a request has a total deadline, and when every worker is
