@@ -174,6 +174,22 @@ TEST_CASE("workdir, nofile and log rotation") {
     CHECK(zdd_test::read_text(s.log_file.string() + ".1").size() == 201);
 }
 
+TEST_CASE("the log is never written through a symlink: neither the log nor its dir") {
+    zdd_test::TempDir d;
+    LaunchSpec s = spec_for(d);
+    fs::create_directories(d / "elsewhere");
+    SECTION("logs/ is a symlink") {
+        fs::create_directory_symlink(d / "elsewhere", d / "logs");
+        CHECK_THROWS_AS(start_detached(s), RunnerError);
+    }
+    SECTION("logs/green.log is a symlink") {
+        fs::create_directories(d / "logs");
+        fs::create_symlink(d / "elsewhere" / "target", s.log_file);
+        CHECK_THROWS_AS(start_detached(s), RunnerError);
+    }
+    CHECK(fs::is_empty(d / "elsewhere"));
+}
+
 TEST_CASE("run-as switches user") {
     zdd_test::require_root();
     passwd* pw = ::getpwnam("nobody");
