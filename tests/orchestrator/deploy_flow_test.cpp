@@ -4,8 +4,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
+
 #include "fakes/flow_harness.hpp"
 #include "flow/deploy.hpp"
+#include "http_test_server.hpp"
 
 using zdd::Color;
 using zdd::Phase;
@@ -233,6 +236,39 @@ TEST_CASE("canary whose process exits during --shift-hold: backed out, exit 19")
     CHECK(s.active == Color::blue);
     CHECK(s.last_error.find("canary green failed during the hold: green's process exited") == 0);
     CHECK(h.runner->running.count(Color::blue) == 1);
+}
+
+TEST_CASE("canary whose probe through nginx fails during --shift-hold: backed out, exit 19") {
+    BlueServes h;
+    h.cfg.shift_hold = 30;
+    // A real HTTP endpoint stands in for nginx: it confirms green after the switch (step 3's
+    // probe), then answers 502 as an nginx whose canary broke would.
+    zdd_test::HttpTestServer nginx;
+    std::atomic<int> answers{0};
+    std::atomic<bool> broken{false};
+    nginx.server().Get(
+        "/health/deployment", [&](const httplib::Request& req, httplib::Response& res) {
+            ++answers;
+            if (broken || req.get_header_value("Authorization") != "Bearer flow-test-token") {
+                res.status = 502;
+                return;
+            }
+            broken = true;  // every later poll (the hold's) fails
+            res.set_content(R"({"status":"ok","deploymentColor":"green","activeStreams":0,)"
+                            R"("activeRequests":0})",
+                            "application/json");
+        });
+    nginx.start();
+    h.cfg.probe_url = nginx.url("/health/deployment");
+    REQUIRE(h.deploy() == zdd::Outcome::canary_failed);
+    CHECK(answers >= 2);  // step 3's confirmation, then the hold's failing probe
+    const auto& s = h.store->current;
+    CHECK(s.active == Color::blue);
+    CHECK(s.instances.count(Color::green) == 0);
+    CHECK(s.last_error.find("canary green failed during the hold: the probe through nginx (" +
+                            h.cfg.probe_url + ")") == 0);
+    CHECK(h.runner->running.count(Color::blue) == 1);
+    CHECK(h.journal.lines.back() == "signal green SIGTERM");
 }
 
 TEST_CASE("a deploy while a color is still draining is refused (exit 5), nothing started") {
