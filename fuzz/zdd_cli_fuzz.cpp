@@ -35,7 +35,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     zdd::add_options(app, cfg);
     try {
         app.parse(static_cast<int>(argv.size()), argv.data());
-        zdd::finalize(app, cfg, [](const std::string&) { return std::optional<std::string>(); });
+        zdd::finalize(
+            app, cfg, [](const std::string&) { return std::optional<std::string>(); }, "");
     } catch (const CLI::ParseError&) {
         return 0;
     } catch (const zdd::ConfigError& e) {
@@ -45,7 +46,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (cfg.ports[0] == 0 || cfg.ports[1] == 0 || cfg.ports[0] == cfg.ports[1])
         zdd_fuzz::broken("invalid ports accepted:", cfg.ports_text);
     for (double d : {cfg.drain_timeout, cfg.health_timeout, cfg.idle_after, cfg.push_gap,
-                     cfg.stuck_after, cfg.app_poll})
+                     cfg.stuck_after, cfg.app_poll, cfg.min_drain, cfg.shift_hold})
         if (!std::isfinite(d) || d < 0 || d > drainmon::kMaxDurationSeconds)
             zdd_fuzz::broken("a duration out of range accepted:", std::to_string(d));
     if (cfg.health_timeout == 0 || cfg.app_poll == 0) zdd_fuzz::broken("a zero interval accepted");

@@ -58,6 +58,7 @@ say "built $deb"
 
 say "apt-get install $deb"
 # apt needs a path with a slash to take a file; it resolves the package's library dependencies.
-DEBIAN_FRONTEND=noninteractive apt-get install -y "$deb"
+# --reinstall: a rebuild of the same version (a newer checkout) replaces the installed files.
+DEBIAN_FRONTEND=noninteractive apt-get install -y --reinstall "$deb"
 say "installed: $(command -v zdd) $(command -v drain-inspector) $(command -v zdd-demo-app)"
 say "next: zdd init (sets up nginx, the token and /etc/zdd/zdd.conf); undo: apt-get remove zdd"

@@ -25,6 +25,9 @@ if [[ $in_ci == true ]]; then
   cmake --build "$build-release" -j"$(nproc)" --target zdd drain-inspector zdd-demo-app
 fi
 cd "$build"
+# The tests set up every zdd setting they use: a host's /etc/zdd/zdd.conf (zdd reads it by
+# default) must not change them. Tests of the config file name theirs.
+export ZDD_CONFIG=none
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # Tests that bind fixed ports or load nginx share RESOURCE_LOCKs, so -j is safe.

@@ -45,7 +45,7 @@ int run(int argc, char** argv) {
                  prog};
     app.footer(exit_code_help() +
                "Precedence: flag > environment (DRAIN_TIMEOUT, VIBE_DEPLOYMENT_TOKEN, ZDD_<OPTION>)"
-               " > config file (--config) > default.");
+               " > config file (--config, default /etc/zdd/zdd.conf) > default.");
     app.require_subcommand(1);
     // Answered before the subcommand check: `zdd --version` needs none.
     app.set_version_flag("--version", zdd_build::version_line(prog));

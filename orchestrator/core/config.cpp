@@ -3,8 +3,13 @@
 #include "gate/peer_cidr.hpp"
 
 #include <CLI/CLI.hpp>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -44,7 +49,9 @@ constexpr const char* kGroupTitle[] = {"Common options",  "nginx options",  "Dra
 void add_common(CLI::App& app, Config& c) {
     // CLI11's own config/env handling is not used: finalize() applies them in the documented
     // order (CLI11 2.1 would let a config file value beat an environment variable).
-    app.add_option("--config", c.config_file, "Config file (key=value, INI/TOML style)");
+    app.add_option("--config", c.config_file,
+                   "Config file (key=value); default /etc/zdd/zdd.conf when it exists, "
+                   "'none' for no file");
     app.add_option("--service", c.service, "Service name: units <service>-blue/-green")
         ->capture_default_str();
     app.add_option("--ports", c.ports_text, "Blue and green ports, comma separated")
@@ -244,6 +251,27 @@ std::string trim(std::string_view s) {
 // and (when it is a key) the key; no part of a line's value is ever echoed.
 std::map<std::string, FileEntry> parse_config_text(std::string_view text, const std::string& path);
 
+// The default config file when it exists, else "". zdd reads it without being told to, often
+// as root: like sshd with its own config, it must be owned by root (or the user running zdd)
+// and not writable by group or others, or zdd refuses to run rather than ignore it.
+std::string trusted_default_config(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+        if (errno == ENOENT) return "";
+        throw ConfigError("config file " + printable(path) + ": " + std::strerror(errno));
+    }
+    const std::string how = " (zdd reads it by default; fix it, or pass --config none)";
+    if (!S_ISREG(st.st_mode))
+        throw ConfigError("config file " + printable(path) + " is not a regular file" + how);
+    if (st.st_uid != 0 && st.st_uid != ::geteuid())
+        throw ConfigError("config file " + printable(path) + " is owned by uid " +
+                          std::to_string(st.st_uid) + ", not root" + how);
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+        throw ConfigError("config file " + printable(path) + " is writable by group or others" +
+                          how);
+    return path;
+}
+
 std::map<std::string, FileEntry> read_config_file(const std::string& path) {
     if (!std::filesystem::is_regular_file(path))
         throw ConfigError("config file " + printable(path) + " does not exist or is not a file");
@@ -353,7 +381,7 @@ std::map<std::string, std::string> config_settings(std::string_view text, const 
     return out;
 }
 
-void finalize(CLI::App& app, Config& c, const EnvLookup& env) {
+void finalize(CLI::App& app, Config& c, const EnvLookup& env, const std::string& default_file) {
     auto lookup = [&](const std::string& name) -> std::optional<std::string> {
         auto v = env(name);
         if (v && v->empty()) return std::nullopt;
@@ -363,6 +391,9 @@ void finalize(CLI::App& app, Config& c, const EnvLookup& env) {
     if (cfg_opt && cfg_opt->count() == 0) {
         if (auto v = lookup(env_name_for("config"))) apply(cfg_opt, *v, env_name_for("config"));
     }
+    if (cfg_opt && c.config_file.empty() && !default_file.empty())
+        c.config_file = trusted_default_config(default_file);
+    if (c.config_file == kNoConfigFile) c.config_file.clear();
     std::map<std::string, FileEntry> file;
     if (!c.config_file.empty()) file = read_config_file(c.config_file);
 

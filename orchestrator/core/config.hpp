@@ -1,5 +1,6 @@
 // Every zdd option (issue 5 "Options") with its default, read from flags, the environment and a
-// config file. Precedence: flag > environment > config file (--config) > built-in default.
+// config file. Precedence: flag > environment > config file (--config, else ZDD_CONFIG, else
+// /etc/zdd/zdd.conf when it exists) > built-in default.
 //
 // Environment names: DRAIN_TIMEOUT for --drain-timeout (the seed's name); every other option
 // --some-name reads ZDD_SOME_NAME (e.g. ZDD_PORTS, ZDD_STATE_DIR, ZDD_CONFIG). An empty variable
@@ -114,10 +115,17 @@ void take_parent_options(const CLI::App& parent, CLI::App& sub);
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 std::optional<std::string> process_env(const std::string& name);
 
+// The config file read when neither --config nor ZDD_CONFIG names one, if it exists (what
+// `zdd init` writes). `--config none` (or ZDD_CONFIG=none) reads no file at all, as ssh -F none.
+inline constexpr const char* kDefaultConfigFile = "/etc/zdd/zdd.conf";
+inline constexpr const char* kNoConfigFile = "none";
+
 // After app.parse(): fills every option not given on the command line from the environment,
-// then from the config file, then leaves the default; then validates and derives (ports,
-// state_dir). Throws ConfigError.
-void finalize(CLI::App& app, Config& cfg, const EnvLookup& env = process_env);
+// then from the config file (--config, else ZDD_CONFIG, else `default_file` when it exists;
+// empty: none), then leaves the default; then validates and derives (ports, state_dir).
+// Throws ConfigError.
+void finalize(CLI::App& app, Config& cfg, const EnvLookup& env = process_env,
+              const std::string& default_file = kDefaultConfigFile);
 
 // The environment variable that feeds option `long_name` (without dashes).
 std::string env_name_for(const std::string& long_name);

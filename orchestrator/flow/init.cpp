@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/message_text.hpp"
 #include "core/outcome.hpp"
 #include "flow/doctor.hpp"
 #include "flow/site_template.hpp"
@@ -254,10 +255,14 @@ class InitRun {
             defaults.state_dir = "/var/lib/zdd/" + cfg_.service;
             std::map<std::string, std::string> def;
             for (auto& kv : settings_of(defaults)) def.insert(kv);
-            std::string text = "# Written by `zdd init` for service " + cfg_.service +
-                               ". Every other option (and what each one does):\n"
-                               "# /usr/share/doc/zdd/examples/zdd.conf. zdd reads this file "
-                               "with --config FILE or ZDD_CONFIG=FILE.\n";
+            std::string text =
+                "# Written by `zdd init` for service " + cfg_.service +
+                ". Every other option (and what each one does):\n"
+                "# /usr/share/doc/zdd/examples/zdd.conf. " +
+                (o_.config_out == kDefaultConfigFile
+                     ? std::string("zdd reads this file by default.\n")
+                     : "zdd reads this file with --config " + printable(o_.config_out) +
+                           " or ZDD_CONFIG=" + printable(o_.config_out) + ".\n");
             auto want = settings_of(cfg_);
             for (const auto& [k, v] : want) text += k + "=" + v + "\n";
             auto& c = add("config file", o_.config_out, text, 0644);
@@ -516,12 +521,17 @@ void finalize_init(CLI::App& app, Config& cfg, InitOptions& o) {
     std::string path = cfg.config_file;
     if (path.empty()) path = process_env("ZDD_CONFIG").value_or("");
     if (path.empty()) path = kDefaultConfigFile;
+    if (path == kNoConfigFile)
+        throw ConfigError("zdd init writes a config file: --config none is not for init");
     std::error_code ec;
     cfg.config_file = fs::exists(path, ec) ? path : "";
-    finalize(app, cfg, [](const std::string& name) -> std::optional<std::string> {
-        if (name == "ZDD_CONFIG") return std::nullopt;  // resolved above
-        return process_env(name);
-    });
+    finalize(
+        app, cfg,
+        [](const std::string& name) -> std::optional<std::string> {
+            if (name == "ZDD_CONFIG") return std::nullopt;  // resolved above
+            return process_env(name);
+        },
+        /*default_file=*/"");  // the file init writes, read above when it exists
     o.config_out = path;
 }
 

@@ -27,8 +27,6 @@ struct InitOptions {
     bool force = false;
 };
 
-inline constexpr const char* kDefaultConfigFile = "/etc/zdd/zdd.conf";
-
 // Registers --server-name, --listen, --site-file, --dry-run, --force on `app`.
 void add_init_options(CLI::App& app, InitOptions& o);
 

@@ -265,12 +265,20 @@ ProcessRef start_detached(const LaunchSpec& s) {
     if (ec)
         throw RunnerError("cannot create " + s.log_file.parent_path().string() + ": " +
                           ec.message());
+    // Relative to the logs dir, itself opened without following a symlink: neither the dir
+    // nor the log (nor its rotated copy) can redirect root's writes elsewhere.
+    UniqueFd logs(
+        ::open(s.log_file.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!logs)
+        throw RunnerError("cannot open " + s.log_file.parent_path().string() + ": " +
+                          std::strerror(errno));
+    const std::string name = s.log_file.filename().string();
     struct stat lst {};
-    if (::stat(s.log_file.c_str(), &lst) == 0 &&
+    if (::fstatat(logs.get(), name.c_str(), &lst, AT_SYMLINK_NOFOLLOW) == 0 &&
         static_cast<uint64_t>(lst.st_size) > s.log_max_bytes)
-        fs::rename(s.log_file, s.log_file.string() + ".1", ec);  // one rotated file kept
-    UniqueFd log(
-        ::open(s.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0640));
+        ::renameat(logs.get(), name.c_str(), logs.get(), (name + ".1").c_str());  // one kept
+    UniqueFd log(::openat(logs.get(), name.c_str(),
+                          O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0640));
     if (!log)
         throw RunnerError("cannot open log " + s.log_file.string() + ": " + std::strerror(errno));
     UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
@@ -296,9 +304,8 @@ ProcessRef start_detached(const LaunchSpec& s) {
             ::getgrouplist(s.run_as.c_str(), gid, groups.data(), &n);
         }
         groups.resize(n);
-        // The instance must be able to write its own log after dropping privileges.
-        if (::fchown(log.get(), uid, gid) != 0) {
-        }
+        // The log is not chowned to the user: the instance writes through the fd opened here,
+        // and a file in the state dir owned by another user fails the next run's check.
     }
 
     std::map<std::string, std::string> env;

@@ -2,9 +2,9 @@
 # Provisions a node of the lab (safe to run again): vagrant/Vagrantfile runs it as root in each
 # VM, and the CI's container test (tests/lab/container_lab.sh) runs the very same command in a
 # Debian 12 minbase container.
-#   --role lb      nginx + the app + zdd: installs the dependencies (scripts/install-deps.sh
-#                  --runtime --build), builds what the package ships, installs the .deb (cpack),
-#                  sets nginx up with the shipped site, writes /etc/zdd/lab.env.
+#   --role lb      nginx + the app + zdd: scripts/install.sh (the dependencies with
+#                  install-deps.sh --runtime --build, the build, cpack, apt-get install of the
+#                  .deb), nginx set up with the shipped site, /etc/zdd/lab.env written.
 #   --role client  curl, for the traffic.
 # Usage: provision.sh --role lb|client [--src DIR] [--build DIR] [--lb-addr ADDR]
 #   --lb-addr  where the client reaches nginx (default 127.0.0.1: one machine, as in CI)
@@ -37,17 +37,10 @@ provision_client() {
 }
 
 provision_lb() {
-    bash "$src/scripts/install-deps.sh" --runtime --build
-    echo "[provision] building $src in $build"
-    cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZDD_BUILD_TESTS=OFF >/dev/null
-    cmake --build "$build" -j"$(nproc)"
-    rm -f "$build"/zdd_*.deb
-    (cd "$build" && cpack -G DEB)
-    local deb
-    deb=$(ls "$build"/zdd_*.deb)
-    # apt (not dpkg -i): it checks the package's dependencies, and `apt remove zdd` undoes it.
-    apt-get install -y -qq --reinstall "$deb"
-    command -v zdd >/dev/null || { echo "[provision] zdd is not on PATH after installing $deb" >&2; exit 1; }
+    # The README's install path (install-deps --runtime --build, build, cpack, apt-get install
+    # of the .deb), so the lab proves what an operator runs.
+    bash "$src/scripts/install.sh" --build-dir "$build"
+    command -v zdd >/dev/null || { echo "[provision] zdd is not on PATH after scripts/install.sh" >&2; exit 1; }
 
     # nginx: the shipped site, nothing else on :80.
     install -m 0644 "$src/packaging/nginx/zdd-site.conf" /etc/nginx/sites-available/zdd

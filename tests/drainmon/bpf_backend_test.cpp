@@ -582,7 +582,10 @@ TEST_CASE("nothing of ours stays loaded: after destruction, after an error, with
 
         b.watch(zdd_test::free_port());
         b.watch(zdd_test::free_port());
-        CHECK_THROWS_AS(b.watch(zdd_test::free_port()), BackendError);  // max_ports reached
+        // max_ports reached: the same words as the sock_diag backend (sock_diag_backend_test)
+        CHECK_THROWS_WITH(
+            b.watch(zdd_test::free_port()),
+            Catch::Matches("cannot watch port [0-9]+: already 2 ports \\(max_ports\\)"));
     }
     REQUIRE(progs.size() >= 3);
     REQUIRE(maps.size() >= 4);

@@ -147,6 +147,21 @@ bool send_all(int fd, const std::string& s) {
     return ::send(fd, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
 }
 
+// `n` scrapes 1.5 s apart, each bounded by `bound_s` to connect and to answer: how many got
+// their metrics.
+int scrapes_answered(uint16_t port, int n, time_t bound_s) {
+    int answered = 0;
+    for (int i = 0; i < n; ++i) {
+        std::this_thread::sleep_for(1500ms);
+        httplib::Client cli("127.0.0.1", port);
+        cli.set_connection_timeout(bound_s);
+        cli.set_read_timeout(bound_s);
+        auto res = cli.Get("/metrics");
+        if (res && res->status == 200 && res->body.find("zdd_") != std::string::npos) ++answered;
+    }
+    return answered;
+}
+
 }  // namespace
 
 TEST_CASE("serve: 50 slow clients (a header line every 3 s) do not starve a scrape") {
@@ -166,15 +181,7 @@ TEST_CASE("serve: 50 slow clients (a header line every 3 s) do not starve a scra
     });
     // Scrapes while the slow clients hold their connections: each must be answered (the
     // client's 10 s bound is generous; with 8 workers held by slow clients it never came).
-    int answered = 0;
-    for (int i = 0; i < 5; ++i) {
-        std::this_thread::sleep_for(1500ms);
-        httplib::Client cli("127.0.0.1", serve.port);
-        cli.set_connection_timeout(10);
-        cli.set_read_timeout(10);
-        auto res = cli.Get("/metrics");
-        if (res && res->status == 200 && res->body.find("zdd_") != std::string::npos) ++answered;
-    }
+    const int answered = scrapes_answered(serve.port, 5, 10);
     done = true;
     dribble.join();
     CHECK(answered == 5);
@@ -191,7 +198,45 @@ TEST_CASE("serve: 50 slow clients (a header line every 3 s) do not starve a scra
     CHECK(dropped == 50);
 }
 
-TEST_CASE("serve: a 60 MB request body is refused without growing the process") {
+TEST_CASE("serve: more slow clients than workers, each a byte a second, do not starve a scrape") {
+    // A byte every second never trips a per-read timeout; with one worker per connection,
+    // 100 such clients held all 64 workers and every scrape waited behind them.
+    ServeUnderTest serve;
+    constexpr int kSlow = 100;
+    std::vector<UniqueFd> slow;
+    for (int i = 0; i < kSlow; ++i) {
+        slow.push_back(tcp_connect("127.0.0.1", serve.port));
+        send_all(slow.back().get(), "GET /metrics HTTP/1.1\r\nX-Slow: ");
+    }
+    std::atomic<bool> done{false};
+    std::thread drip([&] {
+        for (int round = 0; round < 12 && !done; ++round) {  // bounded: 12 s at most
+            for (int t = 0; t < 10 && !done; ++t) std::this_thread::sleep_for(100ms);
+            for (auto& fd : slow) send_all(fd.get(), "x");
+        }
+    });
+    // Each scrape must be answered while the drip goes on (the issue asks < 1 s; the bound
+    // here is looser for a busy CI machine, and far below the starvation it replaces).
+    const int answered = scrapes_answered(serve.port, 4, 3);
+    done = true;
+    drip.join();
+    CHECK(answered == 4);
+    // No slow client kept its connection: each was cut to make room or at the request deadline.
+    int cut = 0;
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    for (auto& fd : slow) {
+        char buf[4096];
+        bool closed = false;
+        while (!closed && std::chrono::steady_clock::now() < until) {
+            pollfd p{fd.get(), POLLIN, 0};
+            if (::poll(&p, 1, 100) > 0) closed = ::recv(fd.get(), buf, sizeof buf, 0) <= 0;
+        }
+        if (closed) ++cut;
+    }
+    CHECK(cut == kSlow);
+}
+
+TEST_CASE("serve: a 60 MB request body or header is refused without growing the process") {
     ServeUnderTest serve;
     const long peak_before = serve.peak_rss_kb();
     REQUIRE(peak_before > 0);
@@ -199,24 +244,35 @@ TEST_CASE("serve: a 60 MB request body is refused without growing the process") 
     const std::string chunk(1 << 20, 'x');
     // A body announced by Content-Length on a GET and a POST, and 60 MB of junk after a GET
     // (once read as the "next request line" without a bound).
+    // And 60 MB of short header lines (cpp-httplib bounds each line, not their number).
+    std::string header_lines;
+    for (int i = 0; header_lines.size() < chunk.size(); ++i)
+        header_lines += "X-H" + std::to_string(i) + ": " + std::string(100, 'v') + "\r\n";
     for (std::string head :
          {"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(total) +
               "\r\n\r\n",
           "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(total) +
               "\r\n\r\n",
-          std::string("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")}) {
+          std::string("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),
+          std::string("GET /metrics HTTP/1.1\r\n")}) {
         INFO(head.substr(0, 20));
+        const bool headers = head.find("Host") == std::string::npos;
         UniqueFd c = tcp_connect("127.0.0.1", serve.port);
         REQUIRE(send_all(c.get(), head));
         std::size_t sent = 0;
-        while (sent < total && send_all(c.get(), chunk)) sent += chunk.size();
+        while (sent < total && send_all(c.get(), headers ? header_lines : chunk))
+            sent += chunk.size();
         ::shutdown(c.get(), SHUT_WR);
         std::string answer;
         char buf[4096];
         for (ssize_t n; (n = ::recv(c.get(), buf, sizeof buf, 0)) > 0;) answer.append(buf, n);
-        // A body: 413. The junk: the GET's answer, then the connection closes unread.
-        const bool junk = head.find("Content-Length") == std::string::npos;
-        CHECK(answer.rfind(junk ? "HTTP/1.1 200" : "HTTP/1.1 413", 0) == 0);
+        // A body: 413. The junk: the GET's answer, then the connection closes unread. The
+        // header lines: no answer but a 400 (or none), the connection closed at 64 KiB.
+        const bool junk = !headers && head.find("Content-Length") == std::string::npos;
+        if (headers)
+            CHECK((answer.empty() || answer.rfind("HTTP/1.1 400", 0) == 0));
+        else
+            CHECK(answer.rfind(junk ? "HTTP/1.1 200" : "HTTP/1.1 413", 0) == 0);
         CHECK(sent < total);  // the server closed before taking it all
     }
     const long peak_after = serve.peak_rss_kb();

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "fake_proxy.hpp"
 #include "gate/handoff.hpp"
 #include "test_support.hpp"
 
@@ -103,6 +104,16 @@ TEST_CASE("handoff: 202 with the pending count, one POST, its connection recorde
     CHECK(none.outcome == HandoffOutcome::Accepted);
     CHECK(none.pending == -1);
     CHECK(handoff_line(none, "U").find("(uncounted) streams") != std::string::npos);
+}
+
+TEST_CASE("handoff: the token never goes to a proxy, whatever *_proxy say") {
+    HandoffApp app;
+    zdd_test::FakeProxy proxy;
+    HandoffResult r = request_handoff(app.url("/health/deployment/handoff"), kToken, 2s);
+    INFO(r.reason);
+    CHECK(r.outcome == HandoffOutcome::Accepted);  // the app got the token (else 401)
+    CHECK(app.posts() == 1);
+    CHECK_FALSE(proxy.contacted());
 }
 
 TEST_CASE("handoff: anything but 202 is one warning line and the drain goes on") {

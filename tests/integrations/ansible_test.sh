@@ -5,6 +5,8 @@
 #  - rolling-deploy.yml rolls v1, then v2 through all three while an SSE stream on host 2
 #    (through its nginx) survives;
 #  - a broken release stops at host 1: host 1 is rolled back, hosts 2 and 3 keep v2;
+#  - exit 3 (a real drain-timeout cut) fails host 1 and rolls it back, unless
+#    zdd_allow_drain_cut=true;
 #  - status.yml prints one table; the deploys' metrics textfiles carry every zdd_deploy_*/
 #    zdd_nginx_* name the Prometheus rules and dashboard use;
 #  - ansible-playbook --syntax-check and ansible-lint.
@@ -181,6 +183,44 @@ for h in 1 2 3; do [[ $(version_of $h) == v2 ]] || fail "host$h does not serve v
 play "$ans/status.yml" >"$work/status.log"
 cat "$work/status.log"
 for h in 1 2 3; do grep -Eq "host$h +(blue|green) +v2 " "$work/status.log" || fail "status table: host$h not on v2"; done
+
+# Exit 3 (deployed, but the drain timeout cut a stream): a failure that rolls host 1 back unless
+# zdd_allow_drain_cut, then a success. zdd_bin is the real zdd with a 5 s drain timeout, so a
+# 30 s stream on host 1 is cut for real.
+cut_zdd="$work/zdd-cut"
+# shellcheck disable=SC2016  # $1, $sub and $@ are the wrapper's own
+printf '#!/bin/sh\nsub=$1; shift\nexec %q "$sub" --drain-timeout 5 "$@"\n' "$zdd" >"$cut_zdd"
+chmod 755 "$cut_zdd"
+stream_on_host1() {  # a 30 s stream through host 1's nginx, in $work/$1; started when it returns
+    curl -sN "http://127.0.0.1:$(cat "$work/h1/front_port")/stream/test?duration=30&interval_ms=500" \
+        >"$work/$1" 2>/dev/null &
+    stream_pid=$!
+    for _ in $(seq 100); do [[ -s "$work/$1" ]] && break; sleep 0.1; done
+    [[ -s "$work/$1" ]] || fail "the stream on host 1 never started"
+}
+stream_on_host1 cut-stream
+if play "$ans/rolling-deploy.yml" --limit host1 -e zdd_release="$work/releases/app-v1" \
+    -e zdd_bin="$cut_zdd" >"$work/cut.log" 2>&1; then
+    cat "$work/cut.log"
+    fail "exit 3 did not fail the roll"
+fi
+cat "$work/cut.log"
+wait "$stream_pid" || true
+stream_pid=
+grep -q '^event: done' "$work/cut-stream" && fail "the stream on host 1 was not cut (no exit 3)"
+grep -q 'failed on host1 (zdd deploy exit 3)' "$work/cut.log" || fail "exit 3 is not named as the failure"
+[[ $(version_of 1) == v2 ]] || fail "host1 was not rolled back to v2 after exit 3"
+
+stream_on_host1 cut-stream-allowed
+play "$ans/rolling-deploy.yml" --limit host1 -e zdd_release="$work/releases/app-v1" \
+    -e zdd_bin="$cut_zdd" -e zdd_allow_drain_cut=true >"$work/cut-allowed.log" 2>&1 ||
+    { cat "$work/cut-allowed.log"; fail "an allowed exit 3 failed the roll"; }
+wait "$stream_pid" || true
+stream_pid=
+grep -q '^event: done' "$work/cut-stream-allowed" && fail "the second stream on host 1 was not cut"
+grep -q '^zdd_deploy_last_exit_code{.*} 3$' "$work/h1/metrics/zdd.prom" ||
+    fail "host1's last zdd exit is not 3: $(grep last_exit "$work/h1/metrics/zdd.prom")"
+[[ $(version_of 1) == v1 ]] || fail "host1 does not serve v1 after an allowed exit 3"
 
 # The deploys' textfiles: every deploy metric the rules and dashboard use is in real output.
 python3 "$here/metric_names.py" "$src/integrations/prometheus/zdd-alerts.rules.yml" \

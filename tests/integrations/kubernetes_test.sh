@@ -2,6 +2,8 @@
 # The Kubernetes example: yamllint the manifests; run the Deployment's preStop command (as the
 # manifest spells it, with a local port, URL and token file) against the demo app: with an SSE
 # stream open it returns only after the stream ended, never before --min-drain, and exits 0.
+# The app and the hook run as the pod runs them: every capability dropped, no new privileges
+# (so no CAP_BPF: the reason for the manifest's sock_diag backend).
 # Usage: kubernetes_test.sh SOURCE_DIR BUILD_DIR
 set -euo pipefail
 src=$1 build=$2
@@ -12,6 +14,7 @@ manifest="$src/integrations/kubernetes/deployment.yaml"
 source "$here/lib.sh"
 need yamllint
 need curl
+need setpriv
 python3 -c 'import yaml' || { echo "missing python3-yaml" >&2; exit 1; }
 inspector="$build/userspace/drain-inspector"
 app="$build/examples/demo-app/zdd-demo-app"
@@ -30,6 +33,9 @@ need = float(opts["--min-drain"]) + float(opts["--timeout"])
 grace = pod["terminationGracePeriodSeconds"]
 assert grace > need, f"terminationGracePeriodSeconds {grace} <= min-drain + timeout {need}"
 assert opts["--backend"] == "sock_diag", "a pod without CAP_BPF needs --backend=sock_diag"
+sc = [c for c in pod["containers"] if c["name"] == "app"][0]["securityContext"]
+assert sc["capabilities"]["drop"] == ["ALL"] and sc["allowPrivilegeEscalation"] is False, \
+    "the test runs the hook with every capability dropped: the manifest must say so"
 ann = d["spec"]["template"]["metadata"]["annotations"]
 ports = [p["containerPort"] for c in pod["containers"] for p in c.get("ports", [])]
 assert ann["prometheus.io/scrape"] == "true" and int(ann["prometheus.io/port"]) in ports
@@ -47,7 +53,11 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 printf '%s\n' "$token" >"$work/token"
 chmod 600 "$work/token"
-VIBE_DEPLOYMENT_TOKEN=$token "$app" --port "$port" >"$work/app.log" 2>&1 &
+# The pod's securityContext: capabilities drop ALL, allowPrivilegeEscalation false.
+no_caps=(setpriv --no-new-privs --inh-caps=-all --bounding-set=-all)
+"${no_caps[@]}" grep -qx 'CapEff:[[:space:]]*0*' /proc/self/status ||
+    { echo "setpriv did not drop the capabilities" >&2; exit 1; }
+VIBE_DEPLOYMENT_TOKEN=$token "${no_caps[@]}" "$app" --port "$port" >"$work/app.log" 2>&1 &
 app_pid=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
 
@@ -59,7 +69,7 @@ echo "preStop: ${hook[*]}"
 run_hook() {  # prints the hook's elapsed seconds; fails if it does not exit 0
     local t0 t1
     t0=$(date +%s.%N)
-    "${hook[@]}" >>"$work/hook.log" 2>&1 || { cat "$work/hook.log" >&2; return 1; }
+    "${no_caps[@]}" "${hook[@]}" >>"$work/hook.log" 2>&1 || { cat "$work/hook.log" >&2; return 1; }
     t1=$(date +%s.%N)
     python3 -c "print($t1 - $t0)"
 }

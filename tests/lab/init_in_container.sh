@@ -3,8 +3,9 @@
 # installed: from a stock nginx (Debian's default site, no zdd site, no upstream file) to a
 # first deploy with nothing but `zdd init` (issue 16). Checks: --dry-run writes nothing; init
 # writes the site, upstream, token and /etc/zdd/zdd.conf and reloads nginx; a second init changes
-# nothing; the demo app deploys; an SSE stream through nginx survives a second deploy; `zdd
-# status`, `drain-inspector snapshot` and the bash completion work from the installed package.
+# nothing; the demo app deploys; an SSE stream through nginx survives a second deploy; the
+# README's tour (zdd status/rollback/drain, drain-inspector snapshot/wait/metrics) and the bash
+# completion work from the installed package.
 set -euo pipefail
 
 fails=0
@@ -60,8 +61,10 @@ check "second init exits as the first" test "$rc" -eq "$first_rc"
 check "second init changes nothing" grep -q "nothing to change" /tmp/init-ct.out
 
 echo "== deploy the demo app, then a second deploy under a live stream"
-run zdd deploy "${CONF[@]}" /usr/bin/zdd-demo-app
-check "first deploy exits 0" test "$rc" -eq 0
+# No flags: zdd reads the /etc/zdd/zdd.conf init wrote (service, ports) by default.
+run zdd deploy /usr/bin/zdd-demo-app
+check "first deploy exits 0 with no flags (init's config read by default)" test "$rc" -eq 0
+check "it deployed init's service on init's first port" grep -q "8090" /tmp/init-ct.out
 check "the app answers through nginx" test "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1/health)" == 200
 curl -sS -N --max-time 120 "http://127.0.0.1/stream/test?duration=12&interval_ms=500" >/tmp/stream.out 2>&1 &
 stream=$!
@@ -76,12 +79,35 @@ check "the stream got all 24 events and done" awk '
     /^event: done/ { done = 1 }
     END { exit !(done && !bad && last == 24) }' /tmp/stream.out
 
-echo "== the tools from PATH"
-run zdd status "${CONF[@]}"
+echo "== the README's tour from PATH, as written (init's ports for 8080; green 8091 serves)"
+run zdd status
 check "zdd status exits 0" test "$rc" -eq 0
+check "zdd status (no flags) reads init's config: port 8091 active" grep -q "active: green (port 8091)" /tmp/init-ct.out
+run zdd status "${CONF[@]}"
+check "zdd status --config /etc/zdd/zdd.conf says the same" grep -q "active: green (port 8091)" /tmp/init-ct.out
 check "zdd status is on PATH" test "$(command -v zdd)" == /usr/bin/zdd
 run drain-inspector snapshot --port 8090
 check "drain-inspector snapshot --port 8090 exits 0" test "$rc" -eq 0
+# stdout alone is the JSON; perl's JSON::PP reads it (no python3 in the container).
+drain-inspector snapshot --port 8091 --json >/tmp/snapshot.json || true
+# shellcheck disable=SC2016  # perl's own $/ and $j
+check "drain-inspector snapshot --port 8091 --json is one JSON object" \
+    perl -MJSON::PP -e 'local $/; my $j = decode_json(<STDIN>); exit !($j->{ports}[0]{port} == 8091)' \
+    </tmp/snapshot.json
+run drain-inspector wait --port 8091 --timeout 60 \
+    --health-url http://127.0.0.1:8091/health/deployment --token-file /opt/vibe-manager/config/deployment.env
+check "drain-inspector wait with init's token file exits 0" test "$rc" -eq 0
+mkdir -p /tmp/textfiles
+run drain-inspector metrics --port 8091 --textfile-dir /tmp/textfiles
+check "drain-inspector metrics --textfile-dir writes Prometheus text" \
+    grep -q '^zdd_tcp_connections{port="8091"' /tmp/textfiles/drain_inspector.prom
+run zdd rollback
+check "zdd rollback exits 0" test "$rc" -eq 0
+check "the app answers through nginx after the rollback" \
+    test "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1/health)" == 200
+run zdd drain
+check "zdd drain after a finished rollback exits 0" test "$rc" -eq 0
+check "zdd drain says nothing is draining" grep -q "nothing is draining" /tmp/init-ct.out
 for c in zdd drain-inspector vibe-zero-downtime; do
     check "bash completion installed for $c" test -s "/usr/share/bash-completion/completions/$c"
 done

@@ -1,3 +1,6 @@
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <catch2/catch.hpp>
 #include <map>
@@ -12,18 +15,24 @@ using Env = std::map<std::string, std::string>;
 namespace {
 
 // Parses argv like the zdd main will: add_options, parse, finalize.
-Config parse(std::vector<std::string> args, const Env& env = {}) {
+// `default_file`: the config read when none is named ("" in most tests: the host's
+// /etc/zdd/zdd.conf must not change them).
+Config parse(std::vector<std::string> args, const Env& env = {},
+             const std::string& default_file = "") {
     CLI::App app("zdd");
     Config cfg;
     add_options(app, cfg);
     std::vector<const char*> argv{"zdd"};
     for (auto& a : args) argv.push_back(a.c_str());
     app.parse(static_cast<int>(argv.size()), argv.data());
-    finalize(app, cfg, [&](const std::string& name) -> std::optional<std::string> {
-        auto it = env.find(name);
-        if (it == env.end()) return std::nullopt;
-        return it->second;
-    });
+    finalize(
+        app, cfg,
+        [&](const std::string& name) -> std::optional<std::string> {
+            auto it = env.find(name);
+            if (it == env.end()) return std::nullopt;
+            return it->second;
+        },
+        default_file);
     return cfg;
 }
 
@@ -164,6 +173,58 @@ TEST_CASE("--config wins over ZDD_CONFIG; ZDD_CONFIG is read only without --conf
     CHECK(parse({}, {{"ZDD_CONFIG", ""}}).config_file.empty());
 }
 
+TEST_CASE("the default config file: read when it exists and nothing else is named") {
+    zdd_test::TempDir d;
+    const auto def = (d / "zdd.conf").string(), other = (d / "other.conf").string();
+    zdd_test::write_text(def, "drain-timeout=9\n");
+    zdd_test::write_text(other, "drain-timeout=4\n");
+    REQUIRE(::chmod(def.c_str(), 0644) == 0);
+
+    Config c = parse({}, {}, def);
+    CHECK(c.config_file == def);
+    CHECK(c.drain_timeout == 9);
+    // A named file replaces it (it is not read as well); none reads no file.
+    CHECK(parse({"--config", other}, {}, def).drain_timeout == 4);
+    CHECK(parse({}, {{"ZDD_CONFIG", other}}, def).drain_timeout == 4);
+    Config none = parse({"--config", "none"}, {}, def);
+    CHECK(none.config_file.empty());
+    CHECK(none.drain_timeout == 120);
+    CHECK(parse({}, {{"ZDD_CONFIG", "none"}}, def).drain_timeout == 120);
+    // Absent: the built-in defaults.
+    Config absent = parse({}, {}, (d / "absent.conf").string());
+    CHECK(absent.config_file.empty());
+    CHECK(absent.drain_timeout == 120);
+}
+
+TEST_CASE("the default config file is refused when others could have written it") {
+    zdd_test::TempDir d;
+    const auto def = (d / "zdd.conf").string();
+    zdd_test::write_text(def, "nginx-bin=/tmp/evil\n");
+    auto error_of = [&] {
+        try {
+            parse({}, {}, def);
+        } catch (const ConfigError& e) {
+            return std::string(e.what());
+        }
+        return std::string("(no error)");
+    };
+    REQUIRE(::chmod(def.c_str(), 0666) == 0);
+    std::string msg = error_of();
+    CHECK_THAT(msg, Catch::Contains(def) && Catch::Contains("writable by group or others") &&
+                        Catch::Contains("--config none"));
+    CHECK(msg.find("/tmp/evil") == std::string::npos);  // never the value
+    REQUIRE(::chmod(def.c_str(), 0644) == 0);
+    if (::geteuid() == 0) {  // owning a file as another uid needs root
+        REQUIRE(::chown(def.c_str(), 65534, 65534) == 0);
+        CHECK_THAT(error_of(), Catch::Contains("owned by uid 65534"));
+        REQUIRE(::chown(def.c_str(), 0, 0) == 0);
+    }
+    CHECK(error_of() == "(no error)");
+    // A named file is the operator's choice, read as it is (as before).
+    REQUIRE(::chmod(def.c_str(), 0666) == 0);
+    CHECK(parse({"--config", def}, {}, "").nginx_bin == "/tmp/evil");
+}
+
 TEST_CASE("the zdd binary reads ZDD_CONFIG from its environment, and --config overrides it") {
     zdd_test::TempDir d;
     const auto good = (d / "good.conf").string(), bad = (d / "bad.conf").string();
@@ -302,7 +363,8 @@ Config parse_sub(const std::vector<std::string>& args) {
     for (auto& a : args) argv.push_back(a.c_str());
     app.parse(static_cast<int>(argv.size()), argv.data());
     take_parent_options(app, *status);
-    finalize(*status, cfg, [](const std::string&) { return std::nullopt; });
+    finalize(
+        *status, cfg, [](const std::string&) { return std::nullopt; }, "");
     return cfg;
 }
 

@@ -174,6 +174,22 @@ TEST_CASE("workdir, nofile and log rotation") {
     CHECK(zdd_test::read_text(s.log_file.string() + ".1").size() == 201);
 }
 
+TEST_CASE("the log is never written through a symlink: neither the log nor its dir") {
+    zdd_test::TempDir d;
+    LaunchSpec s = spec_for(d);
+    fs::create_directories(d / "elsewhere");
+    SECTION("logs/ is a symlink") {
+        fs::create_directory_symlink(d / "elsewhere", d / "logs");
+        CHECK_THROWS_AS(start_detached(s), RunnerError);
+    }
+    SECTION("logs/green.log is a symlink") {
+        fs::create_directories(d / "logs");
+        fs::create_symlink(d / "elsewhere" / "target", s.log_file);
+        CHECK_THROWS_AS(start_detached(s), RunnerError);
+    }
+    CHECK(fs::is_empty(d / "elsewhere"));
+}
+
 TEST_CASE("run-as switches user") {
     zdd_test::require_root();
     passwd* pw = ::getpwnam("nobody");
@@ -187,6 +203,12 @@ TEST_CASE("run-as switches user") {
     REQUIRE(log_has(s.log_file, "READY"));
     CHECK_THAT(zdd_test::read_text(s.log_file),
                Catch::Contains("UID=" + std::to_string(pw->pw_uid)));
+    // The instance writes through the fd zdd opened; the log stays zdd's, so the state dir
+    // check of the next run (d is laid out as a state dir: logs/green.log) still passes.
+    struct stat st {};
+    REQUIRE(::stat(s.log_file.c_str(), &st) == 0);
+    CHECK(st.st_uid == 0);
+    CHECK_NOTHROW(StateStore(d.path()).load());
 }
 
 TEST_CASE("an instance never holds zdd's deploy lock") {

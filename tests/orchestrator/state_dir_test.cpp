@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <catch2/catch.hpp>
 
 #include "core/exit_codes.hpp"
@@ -71,13 +73,19 @@ TEST_CASE("a state dir owned by another user is refused, whatever the command") 
     CHECK(failure_code([&] { StateStore(dir).save(s); }) == kExitUnsafeStateDir);
     CHECK(failure_code([&] { DeployLock::acquire(dir); }) == kExitUnsafeStateDir);
 
-    // The zdd binary says it in one line with its own exit code (status reads the state too).
-    int status = 0;
-    const std::string out = zdd_test::run_capture(
-        zdd_test::build_dir() + "/orchestrator/zdd status --state-dir " + dir.string() + " 2>&1",
-        &status);
-    CHECK(status == kExitUnsafeStateDir);
-    CHECK_THAT(out, Catch::Contains("unsafe state dir"));
+    // The zdd binary says it in one line with its own exit code, in every command that reads
+    // the state dir (status reads it too), before anything else.
+    for (const char* cmd : {"status", "rollback", "drain", "deploy /bin/true"}) {
+        INFO(cmd);
+        int status = 0;
+        const std::string out =
+            zdd_test::run_capture(zdd_test::build_dir() + "/orchestrator/zdd " + cmd +
+                                      " --state-dir " + dir.string() + " 2>&1",
+                                  &status);
+        CHECK(status == kExitUnsafeStateDir);
+        CHECK_THAT(out, Catch::Contains("unsafe state dir"));
+        CHECK(std::count(out.begin(), out.end(), '\n') == 1);
+    }
 }
 
 TEST_CASE("a planted deploy.lock symlink never makes zdd write into its target") {

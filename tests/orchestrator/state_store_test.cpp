@@ -83,6 +83,8 @@ TEST_CASE("a corrupt state file gives a clear error") {
             CHECK_THAT(
                 m, Catch::StartsWith("state file " + store.state_file().string() + " is corrupt"));
             CHECK_THAT(m, Catch::Contains(want));
+            // Not "`zdd status` explains": status reads the same file and fails the same way.
+            CHECK_THAT(m, !Catch::Contains("zdd status") && Catch::Contains(".corrupt"));
         }
     }
 }

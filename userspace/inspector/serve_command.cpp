@@ -1,6 +1,5 @@
 // drain-inspector serve: /metrics over HTTP (cpp-httplib), a fresh snapshot per scrape.
-// Hardened for a port others can reach: short read/write timeouts, small header and body
-// limits, a worker pool larger than a handful of slow clients, and an exclusive bind.
+// Hardened for a port others can reach (hardened_http_server.hpp).
 #include <httplib.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -15,6 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "inspector/hardened_http_server.hpp"
 #include "inspector/inspector_commands.hpp"
 #include "render/prometheus_text.hpp"
 #include "inspector/stop_signals.hpp"
@@ -52,20 +52,6 @@ ListenAddress parse_listen(const std::string& s) {
     return {host, port};
 }
 
-// Each connection holds a worker while it sends its request: with cpp-httplib's default of 8
-// workers, 8 slow clients starved every scrape. 64 workers and a 2 s read timeout (a client
-// idle that long is dropped) keep room for Prometheus under dozens of slow clients.
-constexpr size_t kWorkers = 64;
-constexpr time_t kIoTimeoutSec = 2;
-constexpr size_t kMaxBody = 64 * 1024;  // scrapes are GETs; a body is refused (413), not stored
-
-// cpp-httplib's default sets SO_REUSEPORT, which let a second serve bind the same address and
-// take half the scrapes. SO_REUSEADDR only (restart over TIME_WAIT): a second bind fails.
-void exclusive_bind_options(socket_t sock) {
-    int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-}
-
 }  // namespace
 
 int run_serve(const ServeOptions& o) {
@@ -75,26 +61,7 @@ int run_serve(const ServeOptions& o) {
     stay_resident(*backend);  // `snapshot` and `metrics` then read this monitor
     std::mutex backend_mu;    // backends are not thread-safe; scrapes come from a thread pool
 
-    httplib::Server svr;
-    svr.new_task_queue = [] { return new httplib::ThreadPool(kWorkers); };
-    svr.set_socket_options(exclusive_bind_options);
-    svr.set_read_timeout(kIoTimeoutSec, 0);
-    svr.set_write_timeout(kIoTimeoutSec, 0);
-    svr.set_keep_alive_timeout(kIoTimeoutSec);
-    svr.set_payload_max_length(kMaxBody);
-    // One request per connection: cpp-httplib reads what follows a GET as the next request
-    // line, without a bound, so a GET with a 60 MB body grew the process by 60 MB. Closing
-    // after the answer drops whatever the client still sends; Prometheus reconnects anyway.
-    svr.set_keep_alive_max_count(1);
-    svr.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-        const std::string len = req.get_header_value("Content-Length");
-        if (req.has_header("Transfer-Encoding") || (!len.empty() && len != "0")) {
-            res.status = 413;
-            res.set_header("Connection", "close");
-            return httplib::Server::HandlerResponse::Handled;
-        }
-        return httplib::Server::HandlerResponse::Unhandled;
-    });
+    HardenedHttpServer svr;
     svr.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
         try {
             std::lock_guard lock(backend_mu);

@@ -25,6 +25,7 @@
 #include <mutex>
 #include <set>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 #include "drainmon.skel.h"
@@ -55,6 +56,9 @@ int libbpf_to_spdlog(enum libbpf_print_level, const char* fmt, va_list args) {
     std::vsnprintf(buf, sizeof buf, fmt, args);
     std::string line(buf);
     while (!line.empty() && line.back() == '\n') line.pop_back();
+    // Most libbpf messages carry their own "libbpf: " prefix; add it only where one lacks it.
+    constexpr std::string_view kPrefix = "libbpf: ";
+    if (line.starts_with(kPrefix)) line.erase(0, kPrefix.size());
     spdlog::debug("libbpf: {}", line);
     return 0;
 }
