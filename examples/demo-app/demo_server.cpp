@@ -105,6 +105,13 @@ DemoServer::DemoServer(AppState& state, ServerOptions options)
     set_keep_alive_max_count(options_.keep_alive_max_requests);
     set_keep_alive_timeout(
         std::chrono::duration_cast<std::chrono::seconds>(options_.keep_alive_timeout).count());
+    // httplib's default sets SO_REUSEPORT: any process of the same user could then listen on
+    // this port too, and the kernel would hand it a share of new connections, health polls
+    // included. SO_REUSEADDR alone still rebinds over TIME_WAIT after a restart.
+    set_socket_options([](socket_t sock) {
+        int yes = 1;
+        ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
     add_routes();
 }
 

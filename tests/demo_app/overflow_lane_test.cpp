@@ -1,5 +1,6 @@
 // Past --max-connections the health endpoints keep answering (the overflow lane), so the drain
-// gate keeps its app report when the app is flooded; everything else gets 503.
+// gate keeps its app report when the app is flooded; everything else gets 503. No other
+// listener can share the port and take those requests.
 #include "overflow_lane.hpp"
 
 #include <poll.h>
@@ -115,4 +116,24 @@ TEST_CASE("flooded past --max-connections, the health endpoints still answer", "
     buf[n] = '\0';
     CHECK(std::string(buf).rfind("HTTP/1.1 503", 0) == 0);
     CHECK(app.log().find("at capacity") != std::string::npos);
+}
+
+TEST_CASE("no other listener can share the app's port, so none takes its health polls",
+          "[overflow][http]") {
+    DemoApp app;
+    // cpp-httplib's default (SO_REUSEPORT) let a second same-user listener in, and the kernel
+    // handed it a share of new connections: most of zdd's /health/deployment polls went to a
+    // process that never answers (the scale benchmark's farm did so).
+    std::string refused;
+    drainmon::UniqueFd thief;  // held through the polls below, should the bind succeed
+    try {
+        thief = zdd_test::tcp_listen("127.0.0.1", app.port(), 16, /*reuseport=*/true);
+    } catch (const std::exception& e) {
+        refused = e.what();
+    }
+    CHECK(refused.find("Address already in use") != std::string::npos);
+    for (int i = 0; i < 10; ++i)
+        CHECK(http_get(app.url("/health/deployment"),
+                       {std::string("Authorization: Bearer ") + DemoApp::kToken}, 2000)
+                  .status == 200);
 }

@@ -65,6 +65,9 @@ TEST_CASE("e2e metrics textfile follows a deploy and its drain", "[e2e]") {
     CHECK(sample(during, "zdd_deploy_phase", "phase=\"done\"") == 0);
     CHECK(sample(during, "zdd_deploy_start_time_seconds") > 1.7e9);
     CHECK(sample(during, "zdd_deploy_drain_seconds", "color=\"blue\"") >= 0);
+    // Every class of connection on the draining color has its series (-1: absent).
+    CHECK(sample(during, "zdd_deploy_drain_connections", "color=\"blue\",class=\"idle\"") >= 0);
+    CHECK(sample(during, "zdd_deploy_drain_connections", "color=\"blue\",class=\"stuck\"") >= 0);
     CHECK(sample(during, "zdd_deploy_drain_handed_off_streams", "color=\"blue\"") == 0);
     // The worker that carries the stream was told to quit by step 3's reload.
     CHECK(sample(during, "zdd_nginx_workers_shutting_down") >= 1);

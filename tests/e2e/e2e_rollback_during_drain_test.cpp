@@ -1,6 +1,7 @@
 // `zdd rollback` while a deploy (or `zdd drain`) is in step 5: the drainer stands down
 // (SIGUSR1, exit 18) without touching anything, the rollback puts the draining color back
-// into nginx and drains the other one. No stream on either color is cut.
+// into nginx and drains the other one. No stream on either color is cut. A drainer that does
+// not stand down within 10 s: the rollback exits 4 and changes nothing.
 #include <signal.h>
 
 #include <catch2/catch.hpp>
@@ -14,18 +15,46 @@
 using namespace std::chrono_literals;
 using zdd_e2e::E2eHost;
 
+namespace {
+
+// Blue deployed (its first deploy) and its pid.
+int deploy_blue(E2eHost& h) {
+    REQUIRE(h.zdd("deploy", {h.demo_app_binary()}).status == 0);
+    return h.pid_of("blue");
+}
+
+// Blue deployed with a stream of `stream_s` seconds on it, then a deploy of green with
+// DRAIN_TIMEOUT=0 left running in its drain (stderr in deploy.err).
+struct EndlessDrain {
+    int blue_pid;
+    std::string out, err;
+    zdd_test::Subprocess curl, deploy;
+    EndlessDrain(E2eHost& h, int stream_s)
+        : blue_pid(deploy_blue(h)),
+          out((h.dir() / "stream.txt").string()),
+          err((h.dir() / "deploy.err").string()),
+          curl(zdd_e2e::open_blue_stream(h, out, stream_s)),
+          deploy(h.zdd_async("deploy", {h.demo_app_binary()}, {{"DRAIN_TIMEOUT", "0"}}, err)) {
+        REQUIRE(h.wait_phase("draining", 30s));
+    }
+};
+
+}  // namespace
+
 TEST_CASE("e2e rollback during a deploy's endless drain takes it over", "[e2e]") {
     E2eHost h;
-    REQUIRE(h.zdd("deploy", {h.demo_app_binary()}).status == 0);
-    const int blue_pid = h.pid_of("blue");
-    const std::string out = (h.dir() / "stream.txt").string();
-    auto curl = zdd_e2e::open_blue_stream(h, out, 8);
-
-    const std::string err = (h.dir() / "deploy.err").string();
-    auto deploy = h.zdd_async("deploy", {h.demo_app_binary()}, {{"DRAIN_TIMEOUT", "0"}}, err);
-    REQUIRE(h.wait_phase("draining", 30s));
+    EndlessDrain d(h, 8);
+    auto& [blue_pid, out, err, curl, deploy] = d;
     REQUIRE(h.color_through_nginx() == "green");
     const int green_pid = h.pid_of("green");
+    // A stream on green too (nginx sends everything there now): the rollback drains it.
+    const std::string green_out = (h.dir() / "green-stream.txt").string();
+    auto green_curl =
+        zdd_demo_test::curl_child("http://127.0.0.1:" + std::to_string(h.nginx_port()) +
+                                      "/stream/test?duration=6&interval_ms=500",
+                                  green_out);
+    REQUIRE(zdd_test::wait_until(
+        [&] { return h.deployment_report(h.green_port()).value("activeStreams", 0) == 1; }, 5s));
 
     auto r = h.zdd("rollback", {}, {}, 60s);
     CHECK(r.status == 0);
@@ -43,16 +72,44 @@ TEST_CASE("e2e rollback during a deploy's endless drain takes it over", "[e2e]")
     CHECK(st["draining"].is_null());
     CHECK(st["deploy"]["phase"] == "done");
 
-    // The stream on blue got every event.
+    // Neither stream was cut: the one on blue and the one on green (drained) got every event.
     CHECK(curl.wait(15s) == 0);
     CHECK(zdd_demo_test::check_sse(zdd_demo_test::parse_sse(zdd_e2e::read_file(out)), "done", 16) ==
+          "");
+    CHECK(green_curl.wait(5s) == 0);
+    CHECK(zdd_demo_test::check_sse(zdd_demo_test::parse_sse(zdd_e2e::read_file(green_out)), "done",
+                                   12) == "");
+}
+
+TEST_CASE("e2e rollback gives up after 10 s on a drainer that does not stand down", "[e2e]") {
+    E2eHost h;
+    EndlessDrain d(h, 25);
+    auto& [blue_pid, out, err, curl, deploy] = d;
+    // A stopped drainer cannot act on SIGUSR1 (it stays pending): the wait for the lock is
+    // bounded, and nothing changes.
+    deploy.signal(SIGSTOP);
+    auto r = h.zdd("rollback", {}, {}, 60s);
+    CHECK(r.status == 4);
+    CHECK(r.err.find("did not stand down within 0m 10s of SIGUSR1; nothing was changed") !=
+          std::string::npos);
+    CHECK(h.color_through_nginx() == "green");
+    CHECK(h.state()["draining"] == "blue");
+    CHECK(h.state()["deploy"]["phase"] == "draining");
+
+    // Continued, the drainer takes the pending request and stands down; a rollback now works.
+    deploy.signal(SIGCONT);
+    CHECK(deploy.wait(5s) == 18);
+    CHECK(h.zdd("rollback", {}, {}, 60s).status == 0);
+    CHECK(h.color_through_nginx() == "blue");
+    CHECK(h.pid_of("blue") == blue_pid);
+    CHECK(curl.wait(25s) == 0);
+    CHECK(zdd_demo_test::check_sse(zdd_demo_test::parse_sse(zdd_e2e::read_file(out)), "done", 50) ==
           "");
 }
 
 TEST_CASE("e2e rollback takes over a `zdd drain` in step 5 too", "[e2e]") {
     E2eHost h;
-    REQUIRE(h.zdd("deploy", {h.demo_app_binary()}).status == 0);
-    const int blue_pid = h.pid_of("blue");
+    const int blue_pid = deploy_blue(h);
     const std::string out = (h.dir() / "stream.txt").string();
     auto curl = zdd_e2e::open_blue_stream(h, out, 8);
 

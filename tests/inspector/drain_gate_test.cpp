@@ -225,3 +225,26 @@ TEST_CASE("drain gate: the next class change counts only crossings that change t
     // Sockets of other ports and closing ones never set the timer.
     CHECK_FALSE(one({ZDD_TCP_FIN_WAIT1, 10, 10, 10, 0, 0, 0, 0, 0, 0, 65535}));
 }
+
+TEST_CASE("drain gate: --ignore-remote peers are listed apart, in no class, and hold nothing") {
+    Snapshot k = kernel_report({.active = 2});
+    for (uint16_t remote : {50001, 50002}) {
+        SocketSample agent =
+            sample(kPort, remote, ZDD_TCP_ESTABLISHED, ZDD_CLASS_ACTIVE, ZDD_REASON_RECENT_DATA);
+        agent.remote.ip = "10.1.2.3";
+        k.sockets.push_back(agent);
+    }
+    GatePolicy policy;
+    policy.ignore_remote = {parse_peer_cidr("10.1.0.0/16")};
+    GateVerdict v = evaluate_gate(app(0, 0), k, kPort, policy);
+    CHECK(v.figures.active == 2);  // the agents' two are not counted as active
+    CHECK(v.figures.ignored == 2);
+    REQUIRE(v.ignored.size() == 2);
+    CHECK(describe_socket(v.ignored[0]).find("<- 10.1.2.3:50001") != std::string::npos);
+
+    // Only the agents left: nothing holds the drain, whatever their class.
+    Snapshot only_agents = kernel_report({});
+    for (size_t i = 2; i < k.sockets.size(); ++i) only_agents.sockets.push_back(k.sockets[i]);
+    CHECK(evaluate_gate(std::nullopt, only_agents, kPort, policy).state == GateState::Drained);
+    CHECK(evaluate_gate(std::nullopt, only_agents, kPort, {}).state == GateState::Wait);
+}

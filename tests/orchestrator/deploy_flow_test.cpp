@@ -222,6 +222,19 @@ TEST_CASE("canary fails during --shift-hold: old color alone again, canary drain
     CHECK(h.runner->running.count(Color::blue) == 1);
 }
 
+TEST_CASE("canary whose process exits during --shift-hold: backed out, exit 19") {
+    BlueServes h;
+    h.cfg.shift_hold = 30;
+    // The hold's first /health probe answers ok, but green's process is gone right after it.
+    h.health->on_probe = [&] { h.runner->running.erase(Color::green); };
+    REQUIRE(h.deploy() == zdd::Outcome::canary_failed);
+    CHECK(h.health->probes == 1);  // the next check found the process first
+    const auto& s = h.store->current;
+    CHECK(s.active == Color::blue);
+    CHECK(s.last_error.find("canary green failed during the hold: green's process exited") == 0);
+    CHECK(h.runner->running.count(Color::blue) == 1);
+}
+
 TEST_CASE("a deploy while a color is still draining is refused (exit 5), nothing started") {
     BlueServes h;
     h.store->current.draining = Color::green;

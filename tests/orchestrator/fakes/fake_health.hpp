@@ -2,6 +2,7 @@
 // Every wait's options are kept.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "runner/health_checker.hpp"
@@ -20,6 +21,7 @@ class FakeHealth : public zdd::HealthChecker {
     zdd::HealthProbe probe_result;
     std::vector<zdd::HealthOptions> waits;
     int probes = 0;
+    std::function<void()> on_probe;  // runs at each single probe, before it answers
 
     zdd::HealthResult wait_healthy(const zdd::HealthOptions& o) override {
         waits.push_back(o);
@@ -28,6 +30,7 @@ class FakeHealth : public zdd::HealthChecker {
     zdd::HealthProbe probe(const std::string&, uint16_t, const std::string&,
                            std::chrono::milliseconds) override {
         ++probes;
+        if (on_probe) on_probe();
         return probe_result;
     }
 };
