@@ -43,3 +43,19 @@ TEST_CASE("what zdd renders for a deploy step parses back, weights and keepalive
     CHECK(back.servers.at(0).weight == 100);
     CHECK(back.servers.at(1).host == "::1");
 }
+
+// The generator rarely lands on an edge (keepalive 1 is one draw in 1024): each edge of what the
+// renderer compares on, once, so an off-by-one there cannot pass by luck of the seed.
+TEST_CASE("render -> parse at the edges: keepalive 0, 1 and large, weight and port bounds") {
+    for (int keepalive : {0, 1, 2, 1024, 100000}) {
+        const zdd::Upstream u{
+            "b", {{"127.0.0.1", 1, 1, {}}, {"::1", 65535, 1000000, {"backup"}}}, keepalive, {}};
+        const std::string text = zdd::render_upstream(u);
+        INFO(text);
+        CHECK((text.find("keepalive") != std::string::npos) == (keepalive > 0));
+        zdd::Upstream back;
+        REQUIRE_NOTHROW(back = zdd::parse_upstream(text, "b"));
+        CHECK(zdd_fuzz::upstream_difference(u, back) == "");
+        CHECK(zdd::render_upstream(back) == text);
+    }
+}

@@ -53,7 +53,9 @@ PY
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# free_port: below the ephemeral range (tests/support/free_port.sh), never one handed out before.
+# shellcheck source=tests/support/free_port.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../support/free_port.sh"
 
 # Releases: the demo app with a version, as a release executable zdd copies and runs.
 mkdir -p "$work/releases"
@@ -69,11 +71,15 @@ chmod 755 "$work/releases"/*
 # Three hosts: nginx prefix, ports, state dir, token, config, inventory.
 inv="$work/inventory.yml"
 printf 'zdd:\n  hosts:\n' >"$inv"
+taken=()
 for h in 1 2 3; do
     d="$work/h$h"
     mkdir -p "$d/nginx" "$d/etc" "$d/metrics"
     chmod 755 "$d" "$d/nginx"
-    blue=$(free_port) green=$(free_port) front=$(free_port)
+    blue=$(free_port "${taken[@]}")
+    green=$(free_port "${taken[@]}" "$blue")
+    front=$(free_port "${taken[@]}" "$blue" "$green")
+    taken+=("$blue" "$green" "$front")
     echo "$front" >"$d/front_port"
     printf 'upstream vibe_backend {\n    server 127.0.0.1:%s;\n}\n' "$blue" >"$d/nginx/upstream.conf"
     cat >"$d/nginx/nginx.conf" <<CONF

@@ -49,7 +49,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# shellcheck source=tests/support/free_port.sh
+source "$here/../support/free_port.sh"
+# Below the ephemeral range: no connect() takes it before the app binds it.
+# shellcheck disable=SC2119  # free_port takes no argument here
+port=$(free_port)
 token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 printf '%s\n' "$token" >"$work/token"
 chmod 600 "$work/token"

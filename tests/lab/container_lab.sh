@@ -13,7 +13,7 @@
 #                  deploys from the installed package); run after the phases above
 #   cleanup DIR    shut the container down and remove DIR
 # Needs root, systemd-nspawn and debootstrap (or a cached root): without them the test is
-# skipped (77), and under CI=true it fails instead.
+# skipped (77), and under CI (CI=true or CI=1) it fails instead.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,14 +22,9 @@ container=$src/scripts/lab/container.sh
 phase=${1:?usage: container_lab.sh setup|scenarios|systemd|init|cleanup DIR}
 dir=${2:?usage: container_lab.sh PHASE DIR}
 
-skip_or_fail() {
-    if [[ ${CI:-} == true ]]; then
-        echo "FAIL (CI): $*" >&2
-        exit 1
-    fi
-    echo "SKIP: $*" >&2
-    exit 77
-}
+# skip_or_fail: skips (77) outside CI, fails under CI=true or CI=1 (the one shared helper).
+# shellcheck source=tests/support/skip.sh
+source "$here/../support/skip.sh"
 requirements() {
     [[ $(id -u) -eq 0 ]] || skip_or_fail "needs root (systemd-nspawn)"
     local c

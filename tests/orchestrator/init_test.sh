@@ -21,14 +21,9 @@ for c in nginx curl ss; do
 done
 [[ -x $ZDD && -x $APP ]] || { echo "FAIL: build zdd and zdd-demo-app first" >&2; exit 1; }
 
-free_port() {  # a loopback port no socket uses, not in $*
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 20000))
-        [[ " $* " == *" $p "* ]] && continue
-        [[ -z $(ss -Htan "( sport = :$p )" 2>/dev/null) ]] && { echo "$p"; return; }
-    done
-}
+# free_port: below the ephemeral range, not in $* (tests/support/free_port.sh).
+# shellcheck source=tests/support/free_port.sh
+source "$(dirname "$0")/../support/free_port.sh"
 BLUE=$(free_port)
 GREEN=$(free_port "$BLUE")
 NGPORT=$(free_port "$BLUE" "$GREEN")

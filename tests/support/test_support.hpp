@@ -16,9 +16,9 @@ namespace zdd_test {
 
 using drainmon::UniqueFd;
 
-bool in_ci();  // CI=true in the environment
+bool in_ci();  // CI=true or CI=1 in the environment (as tests/support/skip.sh reads it)
 
-// A test that cannot run here: exit 77 (ctest SKIP) outside CI, fail the test under CI=true.
+// A test that cannot run here: exit 77 (ctest SKIP) outside CI, fail the test under CI.
 [[noreturn]] void skip_or_fail(const std::string& why);
 void require_root();  // root, with CAP_BPF/CAP_NET_ADMIN in practice
 
