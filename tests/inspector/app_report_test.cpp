@@ -11,6 +11,7 @@
 
 #include "gate/app_report.hpp"
 #include "fake_proxy.hpp"
+#include "http_test_server.hpp"
 #include "temp_dir.hpp"
 #include "test_support.hpp"
 
@@ -26,6 +27,7 @@ constexpr const char* kToken = "s3cr3t-token";
 class CannedApp {
   public:
     CannedApp() {
+        auto& svr = http_.server();
         auto authorized = [](const httplib::Request& req, httplib::Response& res) {
             if (req.get_header_value("Authorization") == std::string("Bearer ") + kToken)
                 return true;
@@ -33,7 +35,7 @@ class CannedApp {
             res.set_content(R"({"error":"unauthorized"})", "application/json");
             return false;
         };
-        svr_.Get("/ok", [this, authorized](const httplib::Request& req, httplib::Response& res) {
+        svr.Get("/ok", [this, authorized](const httplib::Request& req, httplib::Response& res) {
             {
                 std::lock_guard lock(mu_);
                 client_ports_.push_back(req.remote_port);
@@ -44,43 +46,33 @@ class CannedApp {
                             R"("uptimeSeconds":12.5,"readyForShutdown":false})",
                             "application/json");
         });
-        svr_.Get("/down", [](const httplib::Request&, httplib::Response& res) {
+        svr.Get("/down", [](const httplib::Request&, httplib::Response& res) {
             res.status = 503;
             res.set_content("no token configured", "text/plain");
         });
-        svr_.Get("/malformed", [](const httplib::Request&, httplib::Response& res) {
+        svr.Get("/malformed", [](const httplib::Request&, httplib::Response& res) {
             res.set_content(R"({"activeStreams": 1, "activeRequ)", "application/json");
         });
-        svr_.Get("/missing", [](const httplib::Request&, httplib::Response& res) {
+        svr.Get("/missing", [](const httplib::Request&, httplib::Response& res) {
             res.set_content(R"({"status":"ok","activeStreams":0})", "application/json");
         });
-        svr_.Get("/slow", [](const httplib::Request&, httplib::Response& res) {
+        svr.Get("/slow", [](const httplib::Request&, httplib::Response& res) {
             std::this_thread::sleep_for(1500ms);
             res.set_content(R"({"activeStreams":0,"activeRequests":0})", "application/json");
         });
-        port_ = svr_.bind_to_any_port("127.0.0.1");
-        thread_ = std::thread([this] { svr_.listen_after_bind(); });
-        zdd_test::wait_until([this] { return svr_.is_running(); }, 5s, 5ms);
+        http_.start();
     }
-    ~CannedApp() {
-        svr_.stop();
-        thread_.join();
-    }
-    std::string url(const std::string& path) const {
-        return "http://127.0.0.1:" + std::to_string(port_) + path;
-    }
-    int port() const { return port_; }
+    std::string url(const std::string& path) const { return http_.url(path); }
+    int port() const { return http_.port(); }
     std::vector<int> client_ports() {
         std::lock_guard lock(mu_);
         return client_ports_;
     }
 
   private:
-    httplib::Server svr_;
-    int port_ = 0;
-    std::thread thread_;
     std::mutex mu_;
     std::vector<int> client_ports_;
+    zdd_test::HttpTestServer http_;  // last: stopped before what its handlers use
 };
 
 }  // namespace

@@ -11,6 +11,7 @@
 
 #include "fake_proxy.hpp"
 #include "gate/handoff.hpp"
+#include "http_test_server.hpp"
 #include "test_support.hpp"
 
 using namespace drainmon;
@@ -23,55 +24,46 @@ constexpr const char* kToken = "handoff-token";
 class HandoffApp {
   public:
     HandoffApp() {
-        svr_.Post("/health/deployment/handoff", [this](const httplib::Request& req,
-                                                       httplib::Response& res) {
-            {
-                std::lock_guard lock(mu_);
-                ++posts_;
-            }
-            if (req.get_header_value("Authorization") != std::string("Bearer ") + kToken) {
-                res.status = 401;
-                return;
-            }
-            res.status = 202;
-            res.set_content(R"({"handoffPending":3})", "application/json");
-        });
-        svr_.Post("/none/handoff", [](const httplib::Request&, httplib::Response& res) {
+        auto& svr = http_.server();
+        svr.Post("/health/deployment/handoff",
+                 [this](const httplib::Request& req, httplib::Response& res) {
+                     {
+                         std::lock_guard lock(mu_);
+                         ++posts_;
+                     }
+                     if (req.get_header_value("Authorization") != std::string("Bearer ") + kToken) {
+                         res.status = 401;
+                         return;
+                     }
+                     res.status = 202;
+                     res.set_content(R"({"handoffPending":3})", "application/json");
+                 });
+        svr.Post("/none/handoff", [](const httplib::Request&, httplib::Response& res) {
             res.status = 202;  // accepted, but no count
         });
-        svr_.Post("/down/handoff",
-                  [](const httplib::Request&, httplib::Response& res) { res.status = 503; });
+        svr.Post("/down/handoff",
+                 [](const httplib::Request&, httplib::Response& res) { res.status = 503; });
         // Answers 202 only when the test is over (bounded): a client that came back with
         // anything but its own timeout's failure waited for it.
-        svr_.Post("/slow/handoff", [this](const httplib::Request&, httplib::Response& res) {
+        svr.Post("/slow/handoff", [this](const httplib::Request&, httplib::Response& res) {
             zdd_test::wait_until([this] { return closing_.load(); }, 60s, 10ms);
             res.status = 202;
         });
-        port_ = svr_.bind_to_any_port("127.0.0.1");
-        thread_ = std::thread([this] { svr_.listen_after_bind(); });
-        zdd_test::wait_until([this] { return svr_.is_running(); }, 5s, 5ms);
+        http_.start();
     }
-    ~HandoffApp() {
-        closing_ = true;
-        svr_.stop();
-        thread_.join();
-    }
-    std::string url(const std::string& path) const {
-        return "http://127.0.0.1:" + std::to_string(port_) + path;
-    }
-    int port() const { return port_; }
+    ~HandoffApp() { closing_ = true; }  // then http_ stops first (declared last)
+    std::string url(const std::string& path) const { return http_.url(path); }
+    int port() const { return http_.port(); }
     int posts() {
         std::lock_guard lock(mu_);
         return posts_;
     }
 
   private:
-    httplib::Server svr_;
-    int port_ = 0;
-    std::thread thread_;
     std::mutex mu_;
     int posts_ = 0;
     std::atomic<bool> closing_{false};
+    zdd_test::HttpTestServer http_;  // last: stopped before what its handlers use
 };
 
 }  // namespace

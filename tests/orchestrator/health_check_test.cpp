@@ -7,6 +7,7 @@
 
 #include "runner/health_check.hpp"
 #include "fake_proxy.hpp"
+#include "http_test_server.hpp"
 #include "test_support.hpp"
 
 using namespace zdd;
@@ -19,28 +20,20 @@ class HealthServer {
   public:
     using Answer = std::function<std::pair<int, std::string>()>;
     explicit HealthServer(Answer a) : answer_(std::move(a)) {
-        svr_.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+        http_.server().Get("/health", [this](const httplib::Request&, httplib::Response& res) {
             ++hits;
             auto [code, body] = answer_();
             res.status = code;
             res.set_content(body, "application/json");
         });
-        port_ = static_cast<uint16_t>(svr_.bind_to_any_port("127.0.0.1"));
-        thread_ = std::thread([this] { svr_.listen_after_bind(); });
-        zdd_test::wait_until([this] { return svr_.is_running(); }, 5s);
+        http_.start();
     }
-    ~HealthServer() {
-        svr_.stop();
-        thread_.join();
-    }
-    uint16_t port() const { return port_; }
+    uint16_t port() const { return http_.port(); }
     std::atomic<int> hits{0};
 
   private:
     Answer answer_;
-    httplib::Server svr_;
-    uint16_t port_ = 0;
-    std::thread thread_;
+    zdd_test::HttpTestServer http_;  // last: stopped before what its handler uses
 };
 
 HealthOptions opts(uint16_t port, std::chrono::milliseconds timeout = 10s) {

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "nginx/nginx_control.hpp"
+#include "http_test_server.hpp"
 #include "nginx_fixture.hpp"
 #include "test_support.hpp"
 
@@ -26,24 +27,16 @@ namespace {
 class Backend {
   public:
     explicit Backend(std::string name) : name_(std::move(name)) {
-        svr_.Get(".*", [this](const httplib::Request&, httplib::Response& res) {
+        http_.server().Get(".*", [this](const httplib::Request&, httplib::Response& res) {
             res.set_content(name_, "text/plain");
         });
-        port_ = static_cast<uint16_t>(svr_.bind_to_any_port("127.0.0.1"));
-        thread_ = std::thread([this] { svr_.listen_after_bind(); });
-        zdd_test::wait_until([this] { return svr_.is_running(); }, 5s);
+        http_.start();
     }
-    ~Backend() {
-        svr_.stop();
-        thread_.join();
-    }
-    uint16_t port() const { return port_; }
+    uint16_t port() const { return http_.port(); }
 
   private:
     std::string name_;
-    httplib::Server svr_;
-    uint16_t port_ = 0;
-    std::thread thread_;
+    zdd_test::HttpTestServer http_;  // last: stopped before what its handler uses
 };
 
 Upstream only(uint16_t port) {
