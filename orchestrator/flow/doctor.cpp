@@ -23,7 +23,7 @@ using Level = DoctorFinding::Level;
 constexpr std::size_t kWorkersPilingUp = 3;
 
 void print(std::ostream& out, const DoctorFinding& f) {
-    out << (f.level == Level::fix ? "[FIX] " : "[NOTE] ");
+    out << (f.level == Level::fix ? "[FIX] " : f.level == Level::warn ? "[WARN] " : "[NOTE] ");
     if (!f.where.empty()) out << f.where << ": ";
     out << f.text << "\n";
 }
@@ -49,7 +49,7 @@ std::vector<DoctorFinding> check_host(const Config& cfg) {
     try {
         auto workers = Nginx(nginx_options(cfg)).shutting_down_workers();
         if (workers.size() >= kWorkersPilingUp)
-            out.push_back({Level::note, "",
+            out.push_back({Level::warn, "",
                            std::to_string(workers.size()) +
                                " nginx workers are still shutting down (the oldest for " +
                                human_duration(workers.front().age_s) +
@@ -114,11 +114,15 @@ int run_doctor(const Config& cfg, std::ostream& out) {
     findings.insert(findings.end(), host.begin(), host.end());
 
     if (!nginx_error.empty()) out << "[ERROR] " << nginx_error << "\n";
-    std::size_t fixes = 0;
+    std::size_t fixes = 0, warnings = 0;
     for (const auto& f : findings) {
         print(out, f);
         if (f.level == Level::fix) ++fixes;
+        if (f.level == Level::warn) ++warnings;
     }
+    const std::string warned = warnings == 0 ? ""
+                                             : " (" + std::to_string(warnings) + " warning" +
+                                                   (warnings == 1 ? "" : "s") + " above)";
     if (!nginx_error.empty()) {
         out << "zdd doctor: could not check nginx's config; " << fixes << " other finding"
             << (fixes == 1 ? "" : "s") << "\n";
@@ -128,10 +132,10 @@ int run_doctor(const Config& cfg, std::ostream& out) {
         << " checked, upstream " << cfg.upstream_name << ", drain timeout "
         << seconds_text(cfg.drain_timeout) << ": ";
     if (fixes == 0) {
-        out << "nothing found that would hurt a zero-downtime deploy\n";
+        out << "nothing found that would hurt a zero-downtime deploy" << warned << "\n";
         return 0;
     }
-    out << fixes << " finding" << (fixes == 1 ? "" : "s") << " to fix\n";
+    out << fixes << " finding" << (fixes == 1 ? "" : "s") << " to fix" << warned << "\n";
     return 1;
 }
 

@@ -15,7 +15,7 @@ namespace zdd {
 std::vector<DoctorFinding> check_host(const Config& cfg);
 
 // Runs `nginx [-p P] [-c C] -T` with cfg's binary, checks its config and the host, prints one
-// line per finding ("[FIX] where: what ..."/"[NOTE] ...") and a summary line to `out`.
+// line per finding ("[FIX] where: what ...", "[WARN] ...", "[NOTE] ...") and a summary line.
 // Returns 0 when nothing would hurt, 1 when there are findings, 2 when nginx could not be
 // checked (binary missing, config rejected or unreadable).
 int run_doctor(const Config& cfg, std::ostream& out);

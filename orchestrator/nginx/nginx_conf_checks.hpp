@@ -16,6 +16,7 @@ namespace zdd {
 struct DoctorFinding {
     enum class Level {
         fix,   // would hurt a deploy: counts toward exit code 1
+        warn,  // hurts the host over time, not this deploy: printed, not counted
         note,  // worth knowing, harmless as it is
     };
     Level level = Level::fix;

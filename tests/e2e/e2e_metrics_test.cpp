@@ -123,7 +123,7 @@ TEST_CASE("e2e status lists nginx workers shutting down, doctor notes them pilin
     auto j = nlohmann::json::parse(h.zdd("status", {"--json"}).out);
     CHECK(j["nginx_workers_shutting_down"]["count"] == 3);
     auto d = h.zdd("doctor");
-    CHECK(d.out.find("3 nginx workers are still shutting down") != std::string::npos);
+    CHECK(d.out.find("[WARN] 3 nginx workers are still shutting down") != std::string::npos);
     for (auto& s : streams) CHECK(s.wait(15s) == 0);
     j = nlohmann::json::parse(h.zdd("status", {"--json"}).out);
     CHECK(j["nginx_workers_shutting_down"]["count"] == 0);
