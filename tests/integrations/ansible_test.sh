@@ -81,6 +81,7 @@ for h in 1 2 3; do
     front=$(free_port "${taken[@]}" "$blue" "$green")
     taken+=("$blue" "$green" "$front")
     echo "$front" >"$d/front_port"
+    echo "$blue" >"$d/blue_port"
     printf 'upstream vibe_backend {\n    server 127.0.0.1:%s;\n}\n' "$blue" >"$d/nginx/upstream.conf"
     cat >"$d/nginx/nginx.conf" <<CONF
 worker_processes 1;
@@ -113,7 +114,8 @@ CONF
       ansible_connection: local
       ansible_python_interpreter: /usr/bin/python3
       zdd_install_package: false
-      zdd_install_units: false
+      zdd_units_dir: $d/units
+      zdd_systemd_reload: false
       zdd_bin: $zdd
       zdd_config_path: $d/etc/zdd.conf
       zdd_token_file: $d/etc/deployment.env
@@ -153,7 +155,15 @@ play "$ans/site.yml"
 for h in 1 2 3; do
     [[ $(stat -c %a "$work/h$h/etc/deployment.env") == 600 ]] || fail "host$h token file not 0600"
     grep -q "^token-file=$work/h$h/etc/deployment.env$" "$work/h$h/etc/zdd.conf" || fail "host$h zdd.conf"
+    # The units, from the role's zdd.conf: the host's service name and its blue port.
+    grep -q "^Environment=PORT=$(cat "$work/h$h/blue_port")$" "$work/h$h/units/app$h-blue.service" ||
+        fail "host$h: the role wrote no app$h-blue.service with its blue port"
+    [[ -s $work/h$h/units/app$h-green.service ]] || fail "host$h: no app$h-green.service"
 done
+# A second run of the role changes nothing, so writes no unit again.
+play "$ans/site.yml" | tee "$work/site2.out"
+[[ $(grep -Ec '^host[123] +: ok=[1-9][0-9]* +changed=0 +unreachable=0 +failed=0 ' "$work/site2.out") == 3 ]] ||
+    fail "the role's second run changed something (or a host failed)"
 
 # v1 everywhere, then v2 while a stream on host 2 runs through its nginx.
 play "$ans/rolling-deploy.yml" -e zdd_release="$work/releases/app-v1"

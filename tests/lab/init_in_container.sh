@@ -3,7 +3,9 @@
 # installed: from a stock nginx (Debian's default site, no zdd site, no upstream file) to a
 # first deploy with nothing but `zdd init` (issue 16). Checks: --dry-run writes nothing; init
 # writes the site, upstream, token and /etc/zdd/zdd.conf and reloads nginx; a second init changes
-# nothing; the demo app deploys; an SSE stream through nginx survives a second deploy; the
+# nothing; a differing upstream file is kept without --force (replaced, with a backup, with it);
+# a broken nginx config makes init fail (exit 10) with every file put back and nginx serving;
+# the demo app deploys with no flags (zdd reads init's config); an SSE stream through nginx survives a second deploy; the
 # README's tour (zdd status/rollback/drain, drain-inspector snapshot/wait/metrics) and the bash
 # completion work from the installed package.
 set -euo pipefail
@@ -59,6 +61,29 @@ echo "== zdd init again"
 run zdd init "${ARGS[@]}"
 check "second init exits as the first" test "$rc" -eq "$first_rc"
 check "second init changes nothing" grep -q "nothing to change" /tmp/init-ct.out
+
+UPSTREAM=/etc/nginx/conf.d/vibe-upstream.conf
+nginx_code() { curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1/; }
+echo "== a differing upstream file: kept without --force, replaced (with a backup) with it"
+printf 'upstream vibe_backend {\n    server 127.0.0.1:9;\n}\n' >"$UPSTREAM"
+run zdd init "${ARGS[@]}"
+check "init exits 20 (kept)" test "$rc" -eq 20
+check "init says it kept the upstream file" grep -q "KEPT\] upstream file" /tmp/init-ct.out
+check "the differing upstream file is untouched" grep -q "server 127.0.0.1:9;" "$UPSTREAM"
+run zdd init "${ARGS[@]}" --force
+check "init --force exits as the first init" test "$rc" -eq "$first_rc"
+check "init --force replaced it" grep -q 'server 127.0.0.1:8090 weight=100;' "$UPSTREAM"
+check "init --force kept a backup" bash -c "grep -q 'server 127.0.0.1:9;' /var/lib/zdd/$SERVICE/init-backup/vibe-upstream.conf.*"
+
+echo "== a broken nginx config: init fails, nginx keeps serving"
+check "nginx answers before (502: no app yet)" test "$(nginx_code)" == 502
+echo 'this_is_not_an_nginx_directive;' >/etc/nginx/conf.d/broken.conf
+before=$(sha256sum "$SITE" "$UPSTREAM" /etc/zdd/zdd.conf)
+run zdd init "${ARGS[@]}" --server-name other.example --force  # a changed site: a write to test
+check "init exits 10 (nginx -t rejected)" test "$rc" -eq 10
+check "every file is as before (the site put back)" test "$(sha256sum "$SITE" "$UPSTREAM" /etc/zdd/zdd.conf)" == "$before"
+check "nginx answers after, as before" test "$(nginx_code)" == 502
+rm -f /etc/nginx/conf.d/broken.conf
 
 echo "== deploy the demo app, then a second deploy under a live stream"
 # No flags: zdd reads the /etc/zdd/zdd.conf init wrote (service, ports) by default.
