@@ -26,6 +26,7 @@ TEST=(
   strace  # scripts/bench/scale.sh proves a snapshot read the resident monitor (no BPF_PROG_LOAD)
   debootstrap systemd-container  # the Debian 12 container of tests/lab (systemd-nspawn)
   yamllint python3-yaml ansible-core ansible-lint  # integrations/ tests (tests/integrations)
+  python3  # the integrations tests and benchmarks read JSON with it (minbase has no python)
 )
 
 sets=()
