@@ -461,12 +461,11 @@ ProcessRef SystemdRunner::start(const LaunchSpec& spec) {
     const std::string u = unit(spec.color);
     const fs::path env_path = unit_env_file(state_dir_, spec.color);
     try {
-        write_file_atomic(env_path, render_env_file(instance_environment(spec)), 0600);
+        // It holds the token: 0600 whatever mode an earlier file had.
+        write_private_file_atomic(env_path, render_env_file(instance_environment(spec)));
     } catch (const FileError& e) {
         throw RunnerError(e.what());
     }
-    if (::chmod(env_path.c_str(), 0600) != 0)  // it holds the token, whatever mode it had
-        throw RunnerError("chmod " + env_path.string() + ": " + std::strerror(errno));
     write_args_dropin(spec.color, spec.args);
     auto r = systemctl_run(systemctl_, {"start", u});
     if (!r.ok())

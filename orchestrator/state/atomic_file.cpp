@@ -128,14 +128,26 @@ void write_file_atomic_at(int dirfd, const std::string& name, const std::filesys
     replace_at(dirfd, name, shown, content, mode);
 }
 
-void write_file_atomic(const std::filesystem::path& path, std::string_view content, mode_t mode) {
+namespace {
+
+void replace_in_parent(const std::filesystem::path& path, std::string_view content, mode_t mode) {
     std::filesystem::path dir = path.parent_path();
     if (dir.empty()) dir = ".";
-    struct stat st {};
-    if (::stat(path.c_str(), &st) == 0) mode = st.st_mode & 07777;
     UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dfd) throw FileError(errstr("cannot create a temp file in", dir));
     replace_at(dfd.get(), path.filename().string(), path, content, mode);
+}
+
+}  // namespace
+
+void write_file_atomic(const std::filesystem::path& path, std::string_view content, mode_t mode) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0) mode = st.st_mode & 07777;
+    replace_in_parent(path, content, mode);
+}
+
+void write_private_file_atomic(const std::filesystem::path& path, std::string_view content) {
+    replace_in_parent(path, content, 0600);
 }
 
 }  // namespace zdd

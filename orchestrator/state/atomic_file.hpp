@@ -26,6 +26,9 @@ std::optional<std::string> read_file_if_exists(const std::filesystem::path& path
 // The new file keeps the mode of the file it replaces, else gets `mode`. Throws FileError.
 void write_file_atomic(const std::filesystem::path& path, std::string_view content,
                        mode_t mode = 0644);
+// The same for a secret: the new file is 0600 whatever mode the one it replaces had (never a
+// chmod by path afterwards, which a symlink swapped in between would redirect).
+void write_private_file_atomic(const std::filesystem::path& path, std::string_view content);
 
 // The same, for the file `name` directly inside the directory open as `dirfd`, never following
 // a symlink (O_NOFOLLOW): a symlink planted there is an error, not a redirection. `shown` is

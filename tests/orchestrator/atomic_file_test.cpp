@@ -30,6 +30,18 @@ TEST_CASE("write_file_atomic replaces content, keeps mode, leaves no temp file")
     CHECK(count_entries(d.path()) == 1);
 }
 
+TEST_CASE("write_private_file_atomic: 0600 whatever mode the replaced file had") {
+    TempDir d;
+    auto p = d / "secret.env";
+    zdd_test::write_text(p, "old\n", 0644);
+    write_private_file_atomic(p, "TOKEN=x\n");
+    struct stat st {};
+    REQUIRE(::stat(p.c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0600);
+    CHECK(*read_file_if_exists(p) == "TOKEN=x\n");
+    CHECK(count_entries(d.path()) == 1);
+}
+
 TEST_CASE("read_file_if_exists: missing is nullopt, oversize and unreadable are errors") {
     TempDir d;
     CHECK_FALSE(read_file_if_exists(d / "nope").has_value());
