@@ -152,8 +152,11 @@ std::vector<Upstream> parse_upstreams(std::string_view text) {
                             throw err(words_line, "keepalive needs one positive number");
                         cur->keepalive = static_cast<int>(k);
                     } else {
-                        std::string d;
-                        for (const auto& w : words) d += (d.empty() ? "" : " ") + w;
+                        // nginx has no directive named "" (a quoted empty word): refused, or
+                        // the join below would lose it and the next word would become the name.
+                        if (words[0].empty()) throw err(words_line, "empty directive name");
+                        std::string d = words[0];
+                        for (std::size_t i = 1; i < words.size(); ++i) d += " " + words[i];
                         cur->directives.push_back(d);
                     }
                 } else if (words[0] == "upstream") {

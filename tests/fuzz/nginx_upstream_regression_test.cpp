@@ -32,3 +32,13 @@ TEST_CASE("upstream parse errors stay one line whatever the quoted words hold") 
         CHECK(e.find('\n') == std::string::npos);
     }
 }
+
+TEST_CASE("a quoted empty directive name is refused, not dropped (the next word became the name)") {
+    // fuzz crash-f72a2b10: `"" server 127.0.0.1:8080 weight=050;` was kept as the directive
+    // "server 127.0.0.1:8080 weight=050", which rendered and read back as a server.
+    const std::string text =
+        "upstream vibe_backend {\"\"   server 127.0.0.1:8080 weight=050;\n"
+        "    server 254.0.0.1:8081 weight=1;\n}\n";
+    const std::string e = error_of(text);
+    CHECK(e == "line 1: empty directive name");
+}

@@ -66,6 +66,8 @@ TEST_CASE("hostile input gives a clear one-line error") {
         {"upstream a b { }", "expected 'upstream NAME {'"},
         {"upstream a;", "without a block"},
         {"upstream a { ; }", "empty directive"},
+        // A fuzz find: "" vanished in the join and `server` became the directive's name.
+        {"upstream a { \"\" server 1.2.3.4:80 weight=050; }", "empty directive name"},
         {"upstream a { server [::1:80; }", "[IPv6]:PORT"},
         {std::string("upstream a { server 1.2.3.4:80\0; }", 34), "NUL"},
         {std::string(2000, '{'), "nested too deep"},
